@@ -1,0 +1,133 @@
+"""One typed settings object for every process.
+
+Values come, highest first, from `CSBOT_*` environment variables, an optional YAML file named by
+`CSBOT_CONFIG`, then the defaults, which give the embedded single-machine setup.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEV_SECRET = "dev-insecure-secret-change-me"
+
+
+class PipelineSettings(BaseModel):
+    #: bots tried by the router, in priority order for ties
+    bots: list[str] = Field(default_factory=lambda: ["task", "kb", "chat"])
+    max_message_chars: int = 2000
+    max_body_bytes: int = 64 * 1024
+    #: consecutive failed replies before a conversation is handed to a person
+    handoff_after_failures: int = 3
+    cache_ttl_s: int = 24 * 3600
+    #: minimum router score for a bot to answer; below it the reply is a polite reject
+    min_route_score: float = 0.3
+
+
+class ModelSettings(BaseModel):
+    #: where `csbot models prepare` writes converted checkpoints
+    dir: Path | None = None
+    device: str = "cpu"
+    torch_threads: int = 0  # 0 = torch default
+
+
+class LLMSettings(BaseModel):
+    #: OpenAI-compatible server (vLLM or `csbot llm serve`); empty = in-process transformers
+    url: str = ""
+    model: str = ""
+    max_new_tokens: int = 96
+    time_budget_s: float = 20.0
+    load_local: bool = True
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CSBOT_", env_nested_delimiter="__", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    redis_url: str = ""
+    redis_prefix: str = "csbot"
+    milvus_uri: str = ""
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    shop_url: str = ""
+    log_level: str = "INFO"
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    models: ModelSettings = Field(default_factory=ModelSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _YamlSource(settings_cls), file_secret_settings)
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser().absolute()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'csbot.db'}"
+        if self.models.dir is None:
+            self.models.dir = self.data_dir / "models"
+        if self.environment == "production" and self.secret_key.get_secret_value() == DEV_SECRET:
+            raise ValueError("CSBOT_SECRET_KEY must be set to a real secret when CSBOT_ENVIRONMENT=production")
+        return self
+
+    @property
+    def models_dir(self) -> Path:
+        assert self.models.dir is not None
+        return self.models.dir
+
+    def masked(self) -> dict[str, Any]:
+        """The effective config with secrets and URL passwords masked, for `csbot config show`."""
+        data = self.model_dump(mode="json")
+        data["secret_key"] = "********"
+        for key in ("database_url", "redis_url", "milvus_uri", "shop_url"):
+            data[key] = mask_url(data[key])
+        data["llm"]["url"] = mask_url(data["llm"]["url"])
+        return data
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Reads the YAML file named by CSBOT_CONFIG (if any)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("CSBOT_CONFIG")
+        if not path:
+            return {}
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: top level must be a mapping")
+        return data
+
+
+def mask_url(url: str) -> str:
+    """Replace the password of a URL (scheme://user:pass@host) by ****."""
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:****@{host}" if ":" in creds else url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

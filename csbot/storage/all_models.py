@@ -1,0 +1,3 @@
+"""Imports every table module so that `Base.metadata` is complete (for Alembic and tests)."""
+
+from csbot.storage.models import Base  # noqa: F401

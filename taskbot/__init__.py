@@ -1,0 +1,1 @@
+"""taskbot package."""
