@@ -11,10 +11,11 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 JsonScalar = str | int | float | bool | None
-JsonValue = JsonScalar | list["JsonValue"] | dict[str, "JsonValue"]
 
 
 def new_id() -> str:
