@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from csbot.types import BotScore, Reply, Turn
+from csbot.types import BotScore, Passage, Reply, Turn
 
 if TYPE_CHECKING:
     from csbot.context import AppContext
@@ -94,3 +94,16 @@ class BotRegistry:
 
     def __contains__(self, key: str) -> bool:
         return key in self.bots
+
+
+class KnowledgeSearch(Protocol):
+    """Search over a tenant's published knowledge, offered by the KB bot to the others.
+
+    Registered under `ctx.extras[KNOWLEDGE_SEARCH]` by the bot that provides it, so that the chat
+    bot can ground its answers without importing the KB bot.
+    """
+
+    async def __call__(self, tenant_id: str, query: str, k: int = 5) -> list[Passage]: ...
+
+
+KNOWLEDGE_SEARCH = "knowledge.search"

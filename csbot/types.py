@@ -186,3 +186,13 @@ class Verdict(Frozen):
     text: str | None = None
     #: a reply that ends the pipeline (block, reject, cache hit)
     reply: Reply | None = None
+
+
+class Passage(Frozen):
+    """A knowledge item that a bot (e.g. grounded generation) may cite."""
+
+    faq_id: str
+    question: str
+    answer: str
+    score: float
+    kb_version: int | None = None
