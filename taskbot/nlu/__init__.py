@@ -1,0 +1,1 @@
+"""TaskBot NLU: intent classification with out-of-scope detection, and slot extraction."""
