@@ -1,0 +1,148 @@
+"""The shared sentence encoder (multilingual-e5-small by default): texts -> unit vectors.
+
+Loading goes through FlagEmbedding's `FlagModel` (tokenizer, model, mean pooling). Encoding runs our
+own batch loop over the FlagModel's tokenizer, model and `pooling`, because
+`FlagModel.encode_single_device` (FlagEmbedding 1.4.2) runs the first batch twice to probe the batch
+size (doubling the latency of the one-query calls that dominate chat traffic) and swallows every
+`RuntimeError` while shrinking the batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from csbot.models.manifest import read_manifest
+
+if TYPE_CHECKING:
+    from FlagEmbedding import FlagModel
+
+log = logging.getLogger(__name__)
+
+QUERY_PREFIX = "query: "
+PASSAGE_PREFIX = "passage: "
+
+
+def dir_version(model_dir: Path) -> str:
+    """Version of a model directory: its manifest's version, else a hash of its files' names, sizes, mtimes."""
+    manifest = read_manifest(model_dir)
+    if manifest is not None:
+        return manifest.version
+    h = hashlib.sha256()
+    for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
+        st = path.stat()
+        h.update(f"{path.relative_to(model_dir)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return f"{model_dir.name}-{h.hexdigest()[:12]}"
+
+
+def set_torch_threads(threads: int) -> None:
+    """Apply `settings.models.torch_threads` (0 keeps torch's default)."""
+    if threads > 0:
+        import torch
+
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+
+class Embedder:
+    """Thread-safe sentence encoder: float32, L2-normalised vectors of shape (n, dim).
+
+    e5 models expect a prefix on every text: `query: ` for what users type, `passage: ` for what is
+    indexed. Mean pooling over the attention mask.
+    """
+
+    def __init__(self, model_dir: Path, device: str = "cpu", batch_size: int = 64, max_length: int = 512,
+                 torch_threads: int = 0) -> None:
+        self.model_dir = Path(model_dir)
+        self.device = device
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.torch_threads = torch_threads
+        self.dim: int = 0
+        self.version: str = ""
+        self._flag: FlagModel | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._flag is not None
+
+    def load(self) -> None:
+        """Load tokenizer and weights (offline). Idempotent."""
+        if self._flag is not None:
+            return
+        if not (self.model_dir / "config.json").is_file():
+            raise FileNotFoundError(
+                f"no model at {self.model_dir}: run `csbot models prepare` (or check settings.models.dir)"
+            )
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        set_torch_threads(self.torch_threads)
+        from FlagEmbedding import FlagModel
+
+        flag = FlagModel(
+            str(self.model_dir),
+            query_instruction_for_retrieval=QUERY_PREFIX,
+            passage_instruction_for_retrieval=PASSAGE_PREFIX,
+            pooling_method="mean",
+            devices=self.device,
+            use_fp16=False,
+            batch_size=self.batch_size,
+            query_max_length=self.max_length,
+            passage_max_length=self.max_length,
+        )
+        assert flag.model is not None
+        flag.model.to(self.device)
+        flag.model.eval()
+        self.dim = int(flag.model.config.hidden_size)
+        self.version = dir_version(self.model_dir)
+        self._flag = flag
+        log.info("embedder %s loaded from %s (dim %d, %s)", self.version, self.model_dir, self.dim, self.device)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        """Vectors for what users type (`query: ` prefix)."""
+        return self.encode(texts, QUERY_PREFIX)
+
+    def encode_passages(self, texts: list[str]) -> np.ndarray:
+        """Vectors for indexed documents (`passage: ` prefix)."""
+        return self.encode(texts, PASSAGE_PREFIX)
+
+    def encode(self, texts: list[str], prefix: str = QUERY_PREFIX) -> np.ndarray:
+        """Encode `texts` with `prefix` prepended: float32 array (len(texts), dim), rows of norm 1."""
+        if self._flag is None:
+            self.load()
+        flag = self._flag
+        assert flag is not None
+        if isinstance(texts, str):
+            raise TypeError("encode() takes a list of texts, not a str")
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        import torch
+
+        prefixed = [prefix + t for t in texts]
+        # sort by length so each batch pads little; results go back in input order
+        order = sorted(range(len(prefixed)), key=lambda i: len(prefixed[i]), reverse=True)
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                batch = flag.tokenizer(
+                    [prefixed[i] for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                ).to(self.device)
+                hidden = flag.model(**batch, return_dict=True).last_hidden_state
+                pooled = flag.pooling(hidden, batch["attention_mask"])
+                pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
+                out[idx] = pooled.cpu().numpy()
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"model_dir": str(self.model_dir), "version": self.version, "dim": self.dim, "device": self.device}
