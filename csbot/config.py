@@ -44,6 +44,10 @@ class LLMSettings(BaseModel):
     max_new_tokens: int = 96
     time_budget_s: float = 20.0
     load_local: bool = True
+    #: rows decoded together by the in-process scheduler (`csbot llm serve` and in-process chat)
+    max_batch: int = 8
+    #: per-tenant LoRA adapter directories used when the model registry has no serving "chat-lora"
+    adapters: dict[str, str] = Field(default_factory=dict)
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,206 @@
+"""The safety funnel: the checks every turn passes before a bot sees it, in a fixed order.
+
+sensitive words -> prompt injection -> answer cache -> reject (gibberish / out of scope).
+Each stage returns a `Verdict`; a verdict with a reply ends the pipeline for this turn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from csbot.lexicon import LexiconCache
+from csbot.pipeline.sensitive import SensitiveMatcher, WordAction
+from csbot.pipeline.texts import text
+from csbot.sessions import DialogueState
+from csbot.types import Reply, ReplyKind, Source, Turn, Verdict, VerdictAction
+
+log = logging.getLogger(__name__)
+
+
+class FunnelStage(Protocol):
+    name: str
+
+    async def check(self, turn: Turn, state: DialogueState) -> Verdict: ...
+
+
+def _passed(stage: str, detail: str = "") -> Verdict:
+    return Verdict(stage=stage, action=VerdictAction.passed, detail=detail)
+
+
+def _canned(name: str, kind: ReplyKind, turn: Turn, *, failed: bool = True) -> Reply:
+    return Reply(text=text(name, turn.lang), kind=kind, source=Source(bot="funnel"), confidence=1.0, failed=failed)
+
+
+class SensitiveWordStage:
+    """Block, mask or escalate per word class, from the tenant's editable lexicon."""
+
+    name = "sensitive"
+
+    def __init__(self, matchers: LexiconCache[SensitiveMatcher]) -> None:
+        self.matchers = matchers
+
+    async def check(self, turn: Turn, state: DialogueState) -> Verdict:
+        matcher = await self.matchers.get(turn.tenant_id)
+        hits = matcher.find(turn.query)
+        worst = matcher.worst(hits)
+        if worst is None:
+            return _passed(self.name)
+        detail = ",".join(sorted({f"{h.category or 'word'}:{h.action}" for h in hits}))
+        if worst is WordAction.escalate:
+            return Verdict(stage=self.name, action=VerdictAction.escalate, detail=detail,
+                           reply=_canned("escalate", ReplyKind.handoff, turn, failed=False))
+        if worst is WordAction.block:
+            return Verdict(stage=self.name, action=VerdictAction.block, detail=detail,
+                           reply=_canned("blocked", ReplyKind.reject, turn))
+        return Verdict(stage=self.name, action=VerdictAction.mask, detail=detail, text=matcher.mask(turn.query, hits))
+
+
+# Attempts to override the bot's instructions or extract them. Kept specific: ordinary questions
+# such as "忽略这个订单" must pass.
+_INJECTION = re.compile(
+    "|".join(
+        [
+            r"ignore (all |the |any )?(previous|prior|above|earlier) (instructions|prompts?|rules)",
+            r"disregard (all |the |your )?(previous|prior|above|system) ",
+            r"(reveal|show|print|repeat|output|tell me) (me )?(your|the) (system )?(prompt|instructions)",
+            r"you are now (a |an )?(dan|developer mode|unrestricted|jailbroken)",
+            r"\bjailbreak\b|\bdan mode\b|developer mode",
+            r"忽略(之前|以上|上面|前面|先前|所有)(的)?(所有)?(指令|指示|提示|规则|设定)",
+            r"(输出|告诉我|显示|打印|重复)(一下)?(你的)?(系统)?(提示词|提示语|指令|system prompt)",
+            r"你现在(是|扮演)(一个)?(没有|不受)(任何)?(限制|约束)",
+            r"(越狱|开发者模式)",
+        ]
+    )
+)
+
+
+class InjectionStage:
+    name = "injection"
+
+    async def check(self, turn: Turn, state: DialogueState) -> Verdict:
+        m = _INJECTION.search(turn.query)
+        if not m:
+            return _passed(self.name)
+        return Verdict(stage=self.name, action=VerdictAction.block, detail=m.group(0)[:80],
+                       reply=_canned("injection", ReplyKind.reject, turn))
+
+
+def cache_key(prefix: str, tenant_id: str, kb_version: str, query: str) -> str:
+    digest = hashlib.sha1(query.encode("utf-8")).hexdigest()
+    return f"{prefix}:cache:{tenant_id}:{kb_version}:{digest}"
+
+
+class AnswerCache:
+    """High-frequency answers in Redis, keyed by tenant + KB version + normalised query.
+
+    Only replies a bot marked `cacheable` are stored; publishing a KB version changes the key
+    space, so stale answers are never served after an edit.
+    """
+
+    def __init__(self, redis: Redis, prefix: str, ttl_s: int) -> None:
+        self.redis, self.prefix, self.ttl_s = redis, prefix, ttl_s
+
+    def kb_version_key(self, tenant_id: str) -> str:
+        return f"{self.prefix}:kb:version:{tenant_id}"
+
+    def stats_key(self, tenant_id: str) -> str:
+        return f"{self.prefix}:cache-stats:{tenant_id}"
+
+    async def lookup(self, turn: Turn) -> Reply | None:
+        version = await self.redis.get(self.kb_version_key(turn.tenant_id)) or "0"
+        key = cache_key(self.prefix, turn.tenant_id, version, turn.query)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.get(key)
+        pipe.hincrby(self.stats_key(turn.tenant_id), "lookups", 1)
+        raw, _ = await pipe.execute()
+        if raw is None:
+            return None
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hincrby(self.stats_key(turn.tenant_id), "hits", 1)
+        pipe.zincrby(f"{self.prefix}:cache-top:{turn.tenant_id}", 1, turn.query)
+        await pipe.execute()
+        reply = Reply.model_validate_json(raw)
+        return reply.model_copy(update={"source": reply.source.model_copy(update={"cached": True})})
+
+    async def store(self, turn: Turn, reply: Reply) -> None:
+        if not reply.cacheable or reply.failed:
+            return
+        version = await self.redis.get(self.kb_version_key(turn.tenant_id)) or "0"
+        await self.redis.set(cache_key(self.prefix, turn.tenant_id, version, turn.query),
+                             reply.model_dump_json(), ex=self.ttl_s)
+
+
+class CacheStage:
+    name = "cache"
+
+    def __init__(self, cache: AnswerCache) -> None:
+        self.cache = cache
+
+    async def check(self, turn: Turn, state: DialogueState) -> Verdict:
+        if state.active_bot or state.handoff:
+            return _passed(self.name, "skipped: conversation owned by " + (state.active_bot or "operator"))
+        try:
+            reply = await self.cache.lookup(turn)
+        except RedisError as exc:
+            return _passed(self.name, f"skipped: redis unavailable ({type(exc).__name__})")
+        if reply is None:
+            return _passed(self.name, "miss")
+        return Verdict(stage=self.name, action=VerdictAction.hit, detail="hit", reply=reply)
+
+
+_KEYBOARD_RUNS = ("qwert", "asdf", "zxcv", "hjkl", "uiop", "jkl;", "wasd")
+_CONSONANT_RUN = re.compile(r"[bcdfghjklmnpqrstvwxz]{6,}")
+_REPEAT_CHAR = re.compile(r"(.)\1{5,}")
+_MEANINGFUL = re.compile(r"[0-9a-z\u4e00-\u9fff]")
+
+
+class RejectStage:
+    """Gibberish and clearly out-of-scope input get a polite refusal before any bot runs.
+
+    Out-of-scope topics are tenant-configurable regexes (`Tenant.settings["out_of_scope"]`);
+    everything else that no bot wants is refused later by the router, with the bots' scores.
+    """
+
+    name = "reject"
+
+    def __init__(self, topics_for: "TopicLookup") -> None:
+        self.topics_for = topics_for
+
+    async def check(self, turn: Turn, state: DialogueState) -> Verdict:
+        q = turn.query
+        if state.active_bot:
+            # A task in progress legitimately receives bare numbers, codes and short answers.
+            return _passed(self.name, "skipped: active task")
+        if is_gibberish(q):
+            return Verdict(stage=self.name, action=VerdictAction.reject, detail="gibberish",
+                           reply=_canned("gibberish", ReplyKind.reject, turn))
+        for topic, rx in await self.topics_for(turn.tenant_id):
+            if rx.search(q):
+                return Verdict(stage=self.name, action=VerdictAction.reject, detail=f"out_of_scope:{topic}",
+                               reply=_canned("out_of_scope", ReplyKind.reject, turn))
+        return _passed(self.name)
+
+
+class TopicLookup(Protocol):
+    async def __call__(self, tenant_id: str) -> list[tuple[str, re.Pattern[str]]]: ...
+
+
+def is_gibberish(q: str) -> bool:
+    """True for input with nothing to answer: no letters, digits or CJK; keyboard mashing."""
+    if not _MEANINGFUL.search(q):
+        return True
+    if _REPEAT_CHAR.search(q) and len(set(q)) <= 2 and not re.search(r"[\u4e00-\u9fff]", q):
+        return True
+    latin = re.sub(r"[^a-z]", "", q)
+    if latin and len(latin) == len(re.sub(r"\s", "", q)):
+        if any(run in q for run in _KEYBOARD_RUNS) and len(q) >= 6 and " " not in q:
+            return True
+        if _CONSONANT_RUN.search(latin):
+            return True
+    return False
