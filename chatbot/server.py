@@ -63,12 +63,20 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-def create_app(generator: TransformersGenerator, *, default_max_tokens: int = 96, time_budget_s: float = 60.0) -> FastAPI:
-    """The app; the generator is loaded when the app starts and closed when it stops."""
+def create_app(
+    generator: TransformersGenerator,
+    *,
+    adapters: dict[str, str] | None = None,
+    default_max_tokens: int = 96,
+    time_budget_s: float = 60.0,
+) -> FastAPI:
+    """The app; the generator (and `adapters`, name -> directory) load when the app starts."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await generator.load()
+        for name, path in (adapters or {}).items():
+            await generator.load_adapter(name, path)
         try:
             yield
         finally:
@@ -104,6 +112,8 @@ def create_app(generator: TransformersGenerator, *, default_max_tokens: int = 96
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat_completions(body: ChatCompletionRequest) -> StreamingResponse | dict[str, object]:
+        if not generator.loaded:
+            raise HTTPException(503, detail="model is loading")
         adapter = adapter_for(body.model)
         messages = [ChatMessage(m.role, m.content) for m in body.messages]
         stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])

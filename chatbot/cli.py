@@ -1,0 +1,71 @@
+"""`csbot llm ...`: serve the chat model over an OpenAI-compatible API."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Chat model serving (OpenAI-compatible, with LoRA adapters).", no_args_is_help=True)
+
+
+@app.callback()
+def _group() -> None:
+    """Chat model serving (a callback keeps `serve` a subcommand when this app runs on its own)."""
+
+
+def _parse_adapters(values: list[str]) -> dict[str, str]:
+    adapters: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise typer.BadParameter(f"--adapter expects NAME=PATH, got {value!r}")
+        if not Path(path, "adapter_config.json").exists():
+            raise typer.BadParameter(f"{path}: no adapter_config.json (not a LoRA adapter directory)")
+        adapters[name] = path
+    return adapters
+
+
+@app.command()
+def serve(
+    port: Annotated[int, typer.Option(help="TCP port")] = 8001,
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    model: Annotated[str, typer.Option(help="model directory or .gguf file (default: settings / shipped SmolLM2)")] = "",
+    adapter: Annotated[list[str], typer.Option(help="LoRA adapter as NAME=PATH; repeatable")] = [],  # noqa: B006
+    max_batch: Annotated[int, typer.Option(help="rows decoded together")] = 0,
+    threads: Annotated[int, typer.Option(help="torch threads (0 = settings/default)")] = 0,
+    no_batching: Annotated[bool, typer.Option("--no-batching", help="one request at a time (for comparison)")] = False,
+) -> None:
+    """Serve the in-process generator as /v1/chat/completions (SSE streaming) and /v1/models."""
+    import uvicorn
+
+    from chatbot.model_paths import resolve_chat_model
+    from chatbot.server import create_app
+    from chatbot.transformers_generator import TransformersGenerator
+    from csbot.config import get_settings
+
+    settings = get_settings()
+    if model:
+        settings = settings.model_copy(update={"llm": settings.llm.model_copy(update={"model": model})})
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    location = resolve_chat_model(settings)
+    generator = TransformersGenerator(
+        location,
+        max_batch=max_batch or settings.llm.max_batch,
+        threads=threads or settings.models.torch_threads,
+        batching=not no_batching,
+    )
+    api = create_app(
+        generator,
+        adapters=_parse_adapters(adapter),
+        default_max_tokens=settings.llm.max_new_tokens,
+        time_budget_s=max(settings.llm.time_budget_s, 1.0) * 3,
+    )
+    typer.echo(f"serving {location.describe()} on http://{host}:{port}/v1", err=True)
+    uvicorn.run(api, host=host, port=port, log_level=settings.log_level.lower())
+
+
+if __name__ == "__main__":
+    app()
