@@ -134,7 +134,7 @@ class Pipeline:
                 with rec.step("state.load"):
                     state = await self.ctx.states.load(turn.tenant_id, turn.session_id)
                 state.turns += 1
-                reply, decision, silent = await self._decide(turn, state, rec)
+                turn, reply, decision, silent = await self._decide(turn, state, rec)
                 if reply is None and decision is not None:
                     async for item in self._bot_reply(turn, state, decision, rec, stream):
                         if isinstance(item, Delta):
@@ -170,11 +170,15 @@ class Pipeline:
                              conversation_id=accepted.conversation_id, route=route, silent=silent)
 
     async def _decide(self, turn: Turn, state: DialogueState,
-                      rec: TraceRecorder) -> tuple[Reply | None, RouteDecision | None, bool]:
-        """Everything before the bot: handoff, funnel, router. Returns (early reply, decision, silent)."""
+                      rec: TraceRecorder) -> tuple[Turn, Reply | None, RouteDecision | None, bool]:
+        """Everything before the bot: handoff, funnel, router.
+
+        Returns the turn as the funnel left it (masked words), an early reply or a route, and
+        whether the bot stays silent.
+        """
         if state.handoff:
             rec.add(FunnelEvent(stage="handoff", action="silent", detail="conversation owned by an operator"))
-            return Reply(text="", kind=ReplyKind.handoff, source=Source(bot="operator")), None, True
+            return turn, Reply(text="", kind=ReplyKind.handoff, source=Source(bot="operator")), None, True
         for stage in self.stages:
             with rec.step(f"funnel.{stage.name}"):
                 verdict = await stage.check(turn, state)
@@ -185,21 +189,21 @@ class Pipeline:
             if verdict.reply is not None:
                 if verdict.action is VerdictAction.escalate:
                     await self._start_handoff(turn, state, f"escalated by {stage.name}: {verdict.detail}")
-                return verdict.reply, None, False
+                return turn, verdict.reply, None, False
         reason = handoff_reason(turn, state, self.ctx.settings.pipeline.handoff_after_failures)
         if reason:
             await self._start_handoff(turn, state, reason)
             rec.add(RouterEvent(bot="handoff", reason=reason))
-            return (Reply(text=canned("handoff", turn.lang), kind=ReplyKind.handoff, source=Source(bot="handoff"),
+            return (turn, Reply(text=canned("handoff", turn.lang), kind=ReplyKind.handoff, source=Source(bot="handoff"),
                           confidence=1.0), RouteDecision(bot="handoff", reason=reason), False)
         with rec.step("router"):
             decision = await self.router.route(turn, state)
         rec.add(RouterEvent(bot=decision.bot, reason=decision.reason, scores=decision.scores,
                             ms=rec.steps_ms["router"]))
         if decision.bot == NO_ROUTE:
-            return (Reply(text=canned("no_route", turn.lang), kind=ReplyKind.reject, source=Source(bot="router"),
+            return (turn, Reply(text=canned("no_route", turn.lang), kind=ReplyKind.reject, source=Source(bot="router"),
                           failed=True), decision, False)
-        return None, decision, False
+        return turn, None, decision, False
 
     async def _bot_reply(self, turn: Turn, state: DialogueState, decision: RouteDecision, rec: TraceRecorder,
                          stream: bool) -> AsyncIterator[Delta | Reply]:
