@@ -70,8 +70,10 @@ class Validation(_Strict):
     #: where the lookup's JSON goes in the frame's variables (default: the action name)
     store_as: str | None = None
     message: Texts = Field(default_factory=dict)
+    #: said when the lookup finds nothing (default: `message`)
+    lookup_message: Texts = Field(default_factory=dict)
 
-    _v = field_validator("message", mode="before")(_as_variants)
+    _v = field_validator("message", "lookup_message", mode="before")(_as_variants)
 
     @field_validator("regex")
     @classmethod
@@ -83,6 +85,8 @@ class Validation(_Strict):
 
 class SlotDef(_Strict):
     type: SlotType = "text"
+    #: what the slot is called in messages ("订单号" / "order number")
+    label: dict[Locale, str] = Field(default_factory=dict)
     values: list[str] = Field(default_factory=list)
     pattern: str | None = None
     prompt: Texts = Field(default_factory=dict)

@@ -51,6 +51,8 @@ class TaskState(BaseModel):
     shared: dict[str, SlotFill] = Field(default_factory=dict)
     #: DialogueState.turns when this bot last replied: a gap means another bot answered in between
     last_turn: int | None = None
+    #: language of the conversation so far (a bare order number carries no language)
+    lang: str | None = None
 
     @property
     def active(self) -> Frame | None:
@@ -190,7 +192,7 @@ class StateTracker:
         req = frame.requested
         if (
             req
-            and req not in upd.filled
+            and not upd.filled
             and upd.pushed is None
             and upd.resumed is None
             and dom.slots[req].type in FREE_TEXT_TYPES
@@ -207,7 +209,9 @@ class StateTracker:
         if old is not None and old.value != value:
             upd.corrected.append(name)
             # a new order number invalidates what was looked up for the old one
-            frame.vars.clear()
+            check = dom.slots[name].validation
+            if check and check.lookup:
+                frame.vars.pop(check.store_as or check.lookup, None)
         fill = SlotFill(value=value, turn=turn_no, raw=raw)
         frame.slots[name] = fill
         upd.filled.append(name)

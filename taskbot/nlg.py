@@ -11,6 +11,7 @@ import logging
 import random
 import re
 from collections.abc import Mapping
+from datetime import datetime
 
 from taskbot.domain import DomainSet, TaskDomain
 
@@ -47,12 +48,22 @@ def _fmt(value: object) -> str:
     return str(value)
 
 
+def _short_time(value: str) -> str:
+    """ISO timestamp -> "11-04 12:41" (what a customer wants to read)."""
+    try:
+        return datetime.fromisoformat(value).strftime("%m-%d %H:%M")
+    except ValueError:
+        return value
+
+
 def render_template(template: str, variables: Mapping[str, object], labels: Labels | None = None, lang: str = "zh") -> str:
     """Fill one template; `labels` translates `{x|table}` values."""
 
     def sub(m: re.Match[str]) -> str:
         value = lookup_path(variables, m.group(1))
         table = m.group(2)
+        if table == "time" and isinstance(value, str):
+            return _short_time(value)
         if table and labels and table in labels and value is not None:
             by_locale = labels[table].get(str(value))
             if by_locale:
