@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -340,8 +341,9 @@ def create_app(db_path: Path) -> FastAPI:
     app.include_router(hooks_router)
 
     @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz() -> dict[str, str | int]:
+        # the pid lets start_shop tell its own child from another server already on the port
+        return {"status": "ok", "pid": os.getpid()}
 
     return app
 

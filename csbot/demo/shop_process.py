@@ -91,16 +91,18 @@ def start_shop(port: int, db_path: Path, host: str = "127.0.0.1", log_path: Path
     log_file.close()
     shop = ShopProcess(popen, host, port, db_path, log_path)
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if popen.poll() is not None:
-            output = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
-            raise RuntimeError(f"shop backend exited with code {popen.returncode}:\n{output}")
-        try:
-            if httpx.get(f"{shop.url}/healthz", timeout=1.0).status_code == 200:
-                log.info("shop backend up at %s (pid %d, db %s)", shop.url, popen.pid, db_path)
-                return shop
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
+    with httpx.Client(base_url=shop.url, timeout=1.0) as client:
+        while time.monotonic() < deadline:
+            if popen.poll() is not None:
+                output = log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+                raise RuntimeError(f"shop backend exited with code {popen.returncode}:\n{output}")
+            try:
+                health = client.get("/healthz")
+                if health.status_code == 200 and health.json().get("pid") == popen.pid:
+                    log.info("shop backend up at %s (pid %d, db %s)", shop.url, popen.pid, db_path)
+                    return shop
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
     shop.stop()
     raise RuntimeError(f"shop backend did not answer on {shop.url} within {STARTUP_TIMEOUT_S:.0f}s (log: {log_path})")

@@ -15,6 +15,7 @@ from csbot.demo.loader import load_triples
 SEED = 20261101
 FIRST_ORDER_ID = 2026110001
 ORDER_COUNT = 40
+MAX_TOTAL = 6999.0
 CST = timezone(timedelta(hours=8))
 
 #: one status per order, in order-id order: a spread a support bot meets every day
@@ -109,7 +110,7 @@ def seed_orders() -> list[SeedOrder]:
     for index in range(ORDER_COUNT):
         number = index + 1
         wanted = FIXED_ITEMS.get(number)
-        if wanted is None:
+        while wanted is None or sum(products[name][1] * qty for name, qty in wanted) > MAX_TOTAL:
             picks = rng.sample(names, rng.choice((1, 1, 2, 3)))
             wanted = [(name, rng.choice((1, 1, 1, 2))) for name in picks]
         items = [SeedItem(products[name][0], name, qty, products[name][1]) for name, qty in wanted]

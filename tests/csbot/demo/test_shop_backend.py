@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,18 +14,25 @@ from csbot.demo.shop_process import ShopProcess, free_port, start_shop
 
 ORDER_IDS = [str(n) for n in range(2026110001, 2026110041)]
 STATUSES = {"pending_payment", "paid", "shipped", "delivered", "cancelled", "returned"}
+NEW_ADDRESS = "上海市徐汇区漕溪北路88号"
 
 
-def _orders(shop: ShopProcess) -> list[dict]:
-    return [httpx.get(f"{shop.url}/api/orders/{oid}").json() for oid in ORDER_IDS]
+@pytest.fixture
+def api(shop: ShopProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=shop.url, timeout=10.0) as client:
+        yield client
 
 
-def _first(shop: ShopProcess, status: str) -> str:
-    return next(o["order_id"] for o in _orders(shop) if o["status"] == status)
+def _orders(api: httpx.Client) -> list[dict]:
+    return [api.get(f"/api/orders/{oid}").json() for oid in ORDER_IDS]
 
 
-def test_seed_covers_the_contract(shop: ShopProcess) -> None:
-    orders = _orders(shop)
+def _first(api: httpx.Client, status: str) -> dict:
+    return next(o for o in _orders(api) if o["status"] == status)
+
+
+def test_seed_covers_the_contract(api: httpx.Client) -> None:
+    orders = _orders(api)
     assert [o["order_id"] for o in orders] == ORDER_IDS
     assert {o["status"] for o in orders} == STATUSES
     totals = [o["total"] for o in orders]
@@ -38,92 +47,101 @@ def test_seed_covers_the_contract(shop: ShopProcess) -> None:
         assert (order["carrier"] in {"顺丰", "中通", "京东物流"}) == shipped
 
 
-def test_get_order_unknown_is_404(shop: ShopProcess) -> None:
-    response = httpx.get(f"{shop.url}/api/orders/2026119999")
+def test_get_order_unknown_is_404(api: httpx.Client) -> None:
+    response = api.get("/api/orders/2026119999")
     assert response.status_code == 404
     assert response.json() == {"detail": "order not found"}
 
 
-def test_orders_by_phone_returns_every_order_of_that_customer(shop: ShopProcess) -> None:
-    phone = httpx.get(f"{shop.url}/api/orders/2026110001").json()["phone"]
-    orders = httpx.get(f"{shop.url}/api/orders", params={"phone": phone}).json()["orders"]
+def test_orders_by_phone_returns_every_order_of_that_customer(api: httpx.Client) -> None:
+    phone = api.get("/api/orders/2026110001").json()["phone"]
+    orders = api.get("/api/orders", params={"phone": phone}).json()["orders"]
     assert len(orders) >= 3
     assert all(o["phone"] == phone for o in orders)
     assert "2026110001" in {o["order_id"] for o in orders}
-    assert httpx.get(f"{shop.url}/api/orders", params={"phone": "13900000000"}).json() == {"orders": []}
+    assert api.get("/api/orders", params={"phone": "13900000000"}).json() == {"orders": []}
 
 
-def test_logistics_for_shipped_and_unshipped_orders(shop: ShopProcess) -> None:
-    shipped = _first(shop, "shipped")
-    body = httpx.get(f"{shop.url}/api/logistics/{shipped}").json()
-    order = httpx.get(f"{shop.url}/api/orders/{shipped}").json()
+def test_logistics_for_shipped_and_unshipped_orders(api: httpx.Client) -> None:
+    order = _first(api, "shipped")
+    body = api.get(f"/api/logistics/{order['order_id']}").json()
     assert body["tracking_no"] == order["tracking_no"] and body["carrier"] == order["carrier"]
     assert body["status"] == "in_transit"
     assert body["events"] and all({"time", "location", "desc"} <= e.keys() for e in body["events"])
-    delivered = httpx.get(f"{shop.url}/api/logistics/{_first(shop, 'delivered')}").json()
+    delivered = api.get(f"/api/logistics/{_first(api, 'delivered')['order_id']}").json()
     assert delivered["status"] == "delivered" and "签收" in delivered["events"][-1]["desc"]
-    response = httpx.get(f"{shop.url}/api/logistics/{_first(shop, 'paid')}")
+    response = api.get(f"/api/logistics/{_first(api, 'paid')['order_id']}")
     assert response.status_code == 404 and response.json() == {"detail": "not shipped"}
 
 
-def test_cancel_paid_order_then_again_conflicts(shop: ShopProcess) -> None:
-    oid = _first(shop, "paid")
-    response = httpx.post(f"{shop.url}/api/orders/{oid}/cancel")
+def test_cancel_paid_order_then_again_conflicts(api: httpx.Client) -> None:
+    oid = _first(api, "paid")["order_id"]
+    response = api.post(f"/api/orders/{oid}/cancel")
     assert response.json() == {"ok": True, "order_id": oid, "status": "cancelled"}
-    assert httpx.get(f"{shop.url}/api/orders/{oid}").json()["status"] == "cancelled"
-    assert httpx.post(f"{shop.url}/api/orders/{oid}/cancel").status_code == 409
+    assert api.get(f"/api/orders/{oid}").json()["status"] == "cancelled"
+    assert api.post(f"/api/orders/{oid}/cancel").status_code == 409
 
 
 @pytest.mark.parametrize("status", ["shipped", "delivered", "cancelled"])
-def test_cancel_conflicts_after_shipping_or_cancel(shop: ShopProcess, status: str) -> None:
-    oid = _first(shop, status)
-    response = httpx.post(f"{shop.url}/api/orders/{oid}/cancel")
+def test_cancel_conflicts_after_shipping_or_cancel(api: httpx.Client, status: str) -> None:
+    oid = _first(api, status)["order_id"]
+    response = api.post(f"/api/orders/{oid}/cancel")
     assert response.status_code == 409 and response.json()["detail"]
-    assert httpx.get(f"{shop.url}/api/orders/{oid}").json()["status"] == status
+    assert api.get(f"/api/orders/{oid}").json()["status"] == status
 
 
-def test_change_address_rules(shop: ShopProcess) -> None:
-    oid = _first(shop, "pending_payment")
-    new = "上海市徐汇区漕溪北路88号"
-    response = httpx.post(f"{shop.url}/api/orders/{oid}/address", json={"address": new})
-    assert response.json() == {"ok": True, "order_id": oid, "address": new}
-    assert httpx.get(f"{shop.url}/api/orders/{oid}").json()["address"] == new
-    assert httpx.post(f"{shop.url}/api/orders/{oid}/address", json={"address": "北京"}).status_code == 422
-    shipped = _first(shop, "shipped")
-    assert httpx.post(f"{shop.url}/api/orders/{shipped}/address", json={"address": new}).status_code == 409
+def test_change_address_before_shipping(api: httpx.Client) -> None:
+    oid = _first(api, "pending_payment")["order_id"]
+    response = api.post(f"/api/orders/{oid}/address", json={"address": NEW_ADDRESS})
+    assert response.json() == {"ok": True, "order_id": oid, "address": NEW_ADDRESS}
+    assert api.get(f"/api/orders/{oid}").json()["address"] == NEW_ADDRESS
 
 
-def test_return_allowed_only_after_shipping(shop: ShopProcess) -> None:
-    delivered = httpx.get(f"{shop.url}/api/orders/{_first(shop, 'delivered')}").json()
-    body = httpx.post(f"{shop.url}/api/returns", json={"order_id": delivered["order_id"], "reason": "不想要了"}).json()
+def test_change_address_refused_when_too_short_or_shipped(api: httpx.Client) -> None:
+    oid = _first(api, "paid")["order_id"]
+    assert api.post(f"/api/orders/{oid}/address", json={"address": "北京"}).status_code == 422
+    shipped = _first(api, "shipped")
+    response = api.post(f"/api/orders/{shipped['order_id']}/address", json={"address": NEW_ADDRESS})
+    assert response.status_code == 409
+    assert api.get(f"/api/orders/{shipped['order_id']}").json()["address"] == shipped["address"]
+
+
+def test_return_of_delivered_order_refunds_total_once(api: httpx.Client) -> None:
+    order = _first(api, "delivered")
+    body = api.post("/api/returns", json={"order_id": order["order_id"], "reason": "不想要了"}).json()
     assert body["return_id"].startswith("R") and body["status"] == "requested"
-    assert body["order_id"] == delivered["order_id"] and body["refund_amount"] == delivered["total"]
-    again = httpx.post(f"{shop.url}/api/returns", json={"order_id": delivered["order_id"], "reason": "x"})
+    assert body["order_id"] == order["order_id"] and body["refund_amount"] == order["total"]
+    again = api.post("/api/returns", json={"order_id": order["order_id"], "reason": "x"})
     assert again.status_code == 409
-    shipped = _first(shop, "shipped")
-    partial = httpx.post(f"{shop.url}/api/returns", json={"order_id": shipped, "reason": "少件", "amount": 10})
+
+
+def test_return_partial_amount_of_shipped_order(api: httpx.Client) -> None:
+    oid = _first(api, "shipped")["order_id"]
+    partial = api.post("/api/returns", json={"order_id": oid, "reason": "少件", "amount": 10})
     assert partial.json()["refund_amount"] == 10
-    for status in ("paid", "pending_payment", "cancelled"):
-        response = httpx.post(f"{shop.url}/api/returns", json={"order_id": _first(shop, status), "reason": "x"})
-        assert response.status_code == 409
 
 
-def test_invoice_issued_and_bad_email_rejected(shop: ShopProcess) -> None:
-    oid = _first(shop, "delivered")
+@pytest.mark.parametrize("status", ["paid", "pending_payment", "cancelled"])
+def test_return_refused_before_shipping(api: httpx.Client, status: str) -> None:
+    response = api.post("/api/returns", json={"order_id": _first(api, status)["order_id"], "reason": "x"})
+    assert response.status_code == 409
+
+
+def test_invoice_issued_and_bad_email_rejected(api: httpx.Client) -> None:
+    oid = _first(api, "delivered")["order_id"]
     body = {"order_id": oid, "title": "示例科技有限公司", "tax_id": "91310000MA1FL0000X", "email": "a@example.com"}
-    issued = httpx.post(f"{shop.url}/api/invoices", json=body).json()
-    assert issued["invoice_id"].startswith("I") and issued == {**issued, "order_id": oid, "status": "issued"}
-    bad = httpx.post(f"{shop.url}/api/invoices", json={**body, "email": "not-an-email"})
-    assert bad.status_code == 422
-    missing = httpx.post(f"{shop.url}/api/invoices", json={**body, "order_id": "2026119999"})
-    assert missing.status_code == 404
+    issued = api.post("/api/invoices", json=body).json()
+    assert issued["invoice_id"].startswith("I")
+    assert (issued["order_id"], issued["status"]) == (oid, "issued")
+    assert api.post("/api/invoices", json={**body, "email": "not-an-email"}).status_code == 422
+    assert api.post("/api/invoices", json={**body, "order_id": "2026119999"}).status_code == 404
 
 
-def test_calls_are_recorded_in_order_and_cleared(shop: ShopProcess) -> None:
-    httpx.get(f"{shop.url}/api/orders/2026110002")
-    httpx.post(f"{shop.url}/api/orders/2026110001/address", json={"address": "杭州市滨江区江南大道100号"})
-    httpx.get(f"{shop.url}/api/orders", params={"phone": "13800138001"})
-    calls = httpx.get(f"{shop.url}/api/_calls").json()["calls"]
+def test_calls_are_recorded_in_order_and_cleared(api: httpx.Client) -> None:
+    api.get("/api/orders/2026110002")
+    api.post("/api/orders/2026110001/address", json={"address": "杭州市滨江区江南大道100号"})
+    api.get("/api/orders", params={"phone": "13800138001"})
+    calls = api.get("/api/_calls").json()["calls"]
     assert [(c["method"], c["path"]) for c in calls] == [
         ("GET", "/api/orders/2026110002"),
         ("POST", "/api/orders/2026110001/address"),
@@ -132,48 +150,48 @@ def test_calls_are_recorded_in_order_and_cleared(shop: ShopProcess) -> None:
     assert calls[1]["body"] == {"address": "杭州市滨江区江南大道100号"}
     assert calls[2]["query"] == {"phone": "13800138001"}
     assert calls[0]["at"] <= calls[1]["at"] <= calls[2]["at"]
-    httpx.delete(f"{shop.url}/api/_calls")
-    assert httpx.get(f"{shop.url}/api/_calls").json() == {"calls": []}
+    api.delete("/api/_calls")
+    assert api.get("/api/_calls").json() == {"calls": []}
 
 
-def test_fault_makes_next_matching_calls_slow_then_clears(shop: ShopProcess) -> None:
-    oid = _first(shop, "shipped")
-    httpx.post(f"{shop.url}/api/_faults", json={"path_prefix": "/api/logistics", "delay_s": 1.5, "times": 1})
+def test_fault_delays_next_matching_call_only(api: httpx.Client) -> None:
+    oid = _first(api, "shipped")["order_id"]
+    api.post("/api/_faults", json={"path_prefix": "/api/logistics", "delay_s": 1.5, "times": 1})
     start = time.monotonic()
-    assert httpx.get(f"{shop.url}/api/orders/{oid}").status_code == 200  # other path: not delayed
+    assert api.get(f"/api/orders/{oid}").status_code == 200  # another path: not delayed
     assert time.monotonic() - start < 1.0
     with pytest.raises(httpx.ReadTimeout):
-        httpx.get(f"{shop.url}/api/logistics/{oid}", timeout=0.5)
+        api.get(f"/api/logistics/{oid}", timeout=0.5)
     start = time.monotonic()
-    assert httpx.get(f"{shop.url}/api/logistics/{oid}").status_code == 200
+    assert api.get(f"/api/logistics/{oid}").status_code == 200
     assert time.monotonic() - start < 1.0
 
 
-def test_fault_status_fails_n_calls(shop: ShopProcess) -> None:
-    httpx.post(f"{shop.url}/api/_faults", json={"path_prefix": "/api/orders", "status": 500, "times": 2})
-    codes = [httpx.get(f"{shop.url}/api/orders/2026110001").status_code for _ in range(3)]
+def test_fault_status_fails_n_calls(api: httpx.Client) -> None:
+    api.post("/api/_faults", json={"path_prefix": "/api/orders", "status": 500, "times": 2})
+    codes = [api.get("/api/orders/2026110001").status_code for _ in range(3)]
     assert codes == [500, 500, 200]
 
 
-def test_reset_reseeds_changes(shop: ShopProcess) -> None:
-    oid = _first(shop, "paid")
-    httpx.post(f"{shop.url}/api/orders/{oid}/cancel")
-    httpx.post(f"{shop.url}/api/_reset")
-    assert httpx.get(f"{shop.url}/api/orders/{oid}").json()["status"] == "paid"
-    assert httpx.get(f"{shop.url}/api/_calls").json() == {"calls": []}
+def test_reset_reseeds_changes_and_forgets_calls(api: httpx.Client) -> None:
+    oid = _first(api, "paid")["order_id"]
+    api.post(f"/api/orders/{oid}/cancel")
+    api.post("/api/_faults", json={"path_prefix": "/api/orders", "status": 500, "times": 5})
+    api.post("/api/_reset")
+    assert api.get("/api/_calls").json() == {"calls": []}
+    assert api.get(f"/api/orders/{oid}").json()["status"] == "paid"
 
 
-def test_db_file_persists_changes_across_restart(tmp_path) -> None:
+def test_db_file_persists_changes_across_restart(tmp_path: Path) -> None:
     db = tmp_path / "shop.db"
     with start_shop(free_port(), db) as first:
         httpx.post(f"{first.url}/api/orders/2026110001/cancel").raise_for_status()
     assert not first.alive()
     with start_shop(free_port(), db) as second:
         assert httpx.get(f"{second.url}/api/orders/2026110001").json()["status"] == "cancelled"
-        assert httpx.get(f"{second.url}/healthz").json() == {"status": "ok"}
 
 
-def test_start_shop_reports_a_process_that_cannot_start(tmp_path) -> None:
+def test_start_shop_refuses_a_port_already_served(tmp_path: Path) -> None:
     port = free_port()
     with start_shop(port, tmp_path / "a.db"):
         with pytest.raises(RuntimeError, match="exited"):
