@@ -246,7 +246,7 @@ def up(port: Annotated[int, typer.Option(help="API port")] = 8000,
         typer.echo("\nPress Ctrl-C to stop.")
         while not stopping:
             dead = group.dead()
-            if dead or shop.proc.poll() is not None:
+            if dead or not shop.alive():
                 names = [d.name for d in dead] or ["shop"]
                 typer.secho(f"stopped unexpectedly: {names}; see {settings.data_dir / 'logs'}", err=True,
                             fg=typer.colors.RED)

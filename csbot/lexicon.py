@@ -81,7 +81,8 @@ class LexiconCache(Generic[T]):
         if entry is not None and now - entry.checked_at < CHECK_EVERY_S:
             return entry.value
         try:
-            version = await self.redis.get(version_key(self.prefix, tenant_id, self.kind))
+            raw = await self.redis.get(version_key(self.prefix, tenant_id, self.kind))
+            version = None if raw is None else str(raw)
         except RedisError:
             version = entry.version if entry else None  # keep serving what we have
         if entry is not None and version == entry.version:

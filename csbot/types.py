@@ -11,8 +11,6 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, Literal
 
-
-
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 JsonScalar = str | int | float | bool | None

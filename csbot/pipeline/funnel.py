@@ -113,7 +113,7 @@ class AnswerCache:
         return f"{self.prefix}:cache-stats:{tenant_id}"
 
     async def lookup(self, turn: Turn) -> Reply | None:
-        version = await self.redis.get(self.kb_version_key(turn.tenant_id)) or "0"
+        version = str(await self.redis.get(self.kb_version_key(turn.tenant_id)) or "0")
         key = cache_key(self.prefix, turn.tenant_id, version, turn.query)
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(key)
@@ -131,7 +131,7 @@ class AnswerCache:
     async def store(self, turn: Turn, reply: Reply) -> None:
         if not reply.cacheable or reply.failed:
             return
-        version = await self.redis.get(self.kb_version_key(turn.tenant_id)) or "0"
+        version = str(await self.redis.get(self.kb_version_key(turn.tenant_id)) or "0")
         await self.redis.set(cache_key(self.prefix, turn.tenant_id, version, turn.query),
                              reply.model_dump_json(), ex=self.ttl_s)
 
@@ -169,7 +169,7 @@ class RejectStage:
 
     name = "reject"
 
-    def __init__(self, topics_for: "TopicLookup") -> None:
+    def __init__(self, topics_for: TopicLookup) -> None:
         self.topics_for = topics_for
 
     async def check(self, turn: Turn, state: DialogueState) -> Verdict:

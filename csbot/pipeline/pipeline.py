@@ -10,7 +10,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from csbot.bots import BotRegistry, StreamingBot
@@ -272,7 +272,7 @@ class Pipeline:
             await self._notify("conversation.created", turn.tenant_id, data)
         await self._notify("message.created", turn.tenant_id, data)
 
-    async def _notify(self, event: str, tenant_id: str, data: dict[str, object]) -> None:
+    async def _notify(self, event: str, tenant_id: str, data: Mapping[str, object]) -> None:
         from csbot.events import publish
 
         try:

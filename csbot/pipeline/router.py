@@ -35,7 +35,7 @@ class Router:
 
     async def route(self, turn: Turn, state: DialogueState) -> RouteDecision:
         scores: dict[str, BotScore] = {}
-        active = state.active_bot if state.active_bot in self.registry else None
+        active = state.active_bot if state.active_bot and state.active_bot in self.registry else None
         if active:
             own = await self._score(active, turn, state)
             scores[active] = own

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from sqlalchemy import or_, select
@@ -23,7 +24,7 @@ from csbot.storage.models import Conversation, Message
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
 
-NOT_FOUND = {404: {"model": ErrorBody}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
 
 
 def find_conversation(ctx: AppContext, tenant_id: str, ref: str) -> Conversation | None:
