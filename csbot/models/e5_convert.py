@@ -217,7 +217,7 @@ def convert(models_dir: Path, *, force: bool = False, progress: Progress | None 
             extra={"prefix_query": "query: ", "prefix_passage": "passage: ", "pooling": "mean"},
         )
         manifest.write(tmp)
-        _swap_into_place(tmp, out_dir)
+        swap_into_place(tmp, out_dir)
         if progress:
             progress("save", 1, 1)
     except BaseException:
@@ -227,7 +227,7 @@ def convert(models_dir: Path, *, force: bool = False, progress: Progress | None 
     return out_dir, True
 
 
-def _swap_into_place(tmp: Path, out_dir: Path) -> None:
+def swap_into_place(tmp: Path, out_dir: Path) -> None:
     """Replace `out_dir` by the finished `tmp` so readers never see a half-written directory."""
     os.chmod(tmp, 0o755)
     for file in tmp.iterdir():

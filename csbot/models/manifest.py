@@ -39,6 +39,8 @@ class Manifest(BaseModel):
     sources: list[SourceRef]
     #: sha256 of each written file, relative to the directory
     files: dict[str, str] = Field(default_factory=dict)
+    #: for pointer builds of GGUF weights: the file name inside the directory (transformers' gguf_file)
+    gguf: str | None = None
     created_at: float = Field(default_factory=time.time)
     extra: dict[str, str | int | float] = Field(default_factory=dict)
 
