@@ -144,6 +144,15 @@ class Pipeline:
                 elif reply is not None and stream and reply.text and not silent:
                     for i in range(0, len(reply.text), STREAM_CHUNK):
                         yield Delta(reply.text[i : i + STREAM_CHUNK])
+            except (asyncio.CancelledError, GeneratorExit):
+                # The client went away mid-turn: the user's message is already stored; close the
+                # turn row honestly so it is not left pending, then let the cancellation proceed.
+                await asyncio.shield(asyncio.to_thread(
+                    self.log.complete, accepted, turn, normalised=turn.normalised, reply=None,
+                    route=decision.bot if decision else "", scores=decision.scores if decision else {},
+                    steps_ms=dict(rec.steps_ms), trace=rec.as_json(),
+                    latency_ms=round((time.perf_counter() - started) * 1000, 3), error="client disconnected"))
+                raise
             except Exception as exc:
                 log.exception("turn %s failed", turn.turn_id)
                 error = f"{type(exc).__name__}: {exc}"

@@ -160,3 +160,15 @@ async def test_stream_ends_with_same_text_and_never_shows_split_blocked_word(ctx
     shown = "".join(e.text for e in events if isinstance(e, Delta))
     assert "违禁" not in shown and "违" not in shown.replace("这是", "")
     assert isinstance(events[-1], TurnResult) and "违禁词" not in events[-1].reply.text
+
+
+async def test_client_leaving_mid_stream_keeps_the_turn(ctx: AppContext, tenant: str) -> None:
+    bot = StreamBot("chat", "你好", 0.9, ["您好", "，我是", "小智"])
+    stream = Pipeline(ctx, registry(bot)).run(turn("你好，我的手机13800138000"))
+    first = await stream.__anext__()
+    assert isinstance(first, Delta)
+    await stream.aclose()  # what an ASGI server does when the client disconnects
+    with ctx.db.session() as s:
+        row = s.scalars(select(TurnLog)).one()
+        assert row.status == "failed" and row.error == "client disconnected"
+        assert "13800138000" not in row.user_text and row.user_text.startswith("你好")
