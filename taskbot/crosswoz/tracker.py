@@ -43,7 +43,7 @@ _NEAR = r"(?:的)?(?:周边|附近|周围|旁边|边上)"
 _REF = r"(?:这家|这个|该|那家|那个|这座|此|它家|他家|它的|他的|它|他)"
 
 _NUM = r"\d+(?:\.\d+)?"
-_RANGE = re.compile(rf"({_NUM})\s*(?:元)?\s*(?:-|~|—|－|到|至)\s*({_NUM})\s*元")
+_RANGE = re.compile(rf"({_NUM})\s*(?:元)?\s*(?:-|~|—|－|到|至)\s*({_NUM})\s*(?:元|之间|的|左右|$)")
 _ABOVE = re.compile(rf"({_NUM})\s*元\s*(?:以上|及以上|或以上|往上)")
 _BELOW = re.compile(rf"({_NUM})\s*元\s*(?:以下|及以下|或以下|以内|一下)")
 _RATING = re.compile(rf"(?:评分|评价|分数|打分)[^，。,？?！!\d]{{0,6}}({_NUM})\s*分?\s*(以上|及以上|或以上|往上|左右)?")
@@ -56,7 +56,7 @@ _HOTEL_TYPE = re.compile(r"(经济|舒适|高档|豪华)(型)?")
 _UNMET = re.compile(r"没有|抱歉|不好意思|对不起|不符合|没找到|没能|只有|只找到|最接近|但是|不过|其他条件|其它")
 _FREE = re.compile(r"免费|免票|不要钱|不收费|不花钱")
 #: words of a search ("find me a ... that ..."), as opposed to a question about a known place
-_SEARCH = re.compile(r"找|推荐|预订|订一|选一|想去|想住|想吃|打算去|有没有.{0,30}的(?:酒店|餐馆|餐厅|景点|地方)|有.{0,30}的(?:酒店|餐馆|餐厅|景点)吗|哪家|哪个|哪些.{0,10}(?:是|有)")
+_SEARCH = re.compile(r"找|推荐|预订|订一|选一|想去|想住|打算去|有没有.{0,30}的(?:酒店|餐馆|餐厅|景点|地方)|有.{0,30}的(?:酒店|餐馆|餐厅|景点)吗|哪家|哪个|哪些.{0,10}(?:是|有)")
 #: a yes/no question about a place already chosen ("这家酒店有会议室吗")
 _CHECK = re.compile(r"(?:这家|这个|该|它|他家|那家|(?:酒店|餐馆|餐厅|景点)的?)[^，。？?]{0,30}(?:是否|有没有|是不是|吗|么|\?|？)")
 #: asking what is near a place, not searching near it
@@ -74,6 +74,8 @@ class Context:
     domain: str | None = None
     #: names of each place domain the system mentioned last, newest last
     offered: dict[str, list[str]] = field(default_factory=lambda: {d: [] for d in PLACES})
+    #: per domain, the place a system turn was about (the first one it named)
+    focus: dict[str, str] = field(default_factory=dict)
     #: constraints the system's offer did not meet: relaxed at the next user turn
     relax: list[tuple[str, str]] = field(default_factory=list)
 
@@ -115,6 +117,9 @@ def _rating(text: str) -> str | None:
 
 
 def _duration(text: str) -> str | None:
+    m = re.search(r"(\d)\s*[、,，或]\s*(\d)\s*个?\s*(小时|天)", text)
+    if m:
+        return f"{m.group(1)}{m.group(3)} - {m.group(2)}{m.group(3)}"
     m = _DURATION_RANGE.search(text)
     if m:
         a, ua, b, ub = m.group(1), m.group(2) or m.group(4), m.group(3), m.group(4)
@@ -143,6 +148,9 @@ class CrossWOZTracker:
         self.fill_name_on_mention = fill_name_on_mention
         self.relax_slots: frozenset[str] = RELAX_SLOTS
         self.relax_needs_cue = False
+        self.use_focus = True
+        self.near_on_question = True
+        self.old_checking = True
 
     def new(self) -> tuple[State, Context]:
         return empty_state(), Context()
@@ -154,6 +162,7 @@ class CrossWOZTracker:
         for m in self.lexicon.find(text):
             if m.kind.startswith("name:") and m.kind[5:] in PLACES:
                 first.setdefault(m.kind[5:], m.value)
+        ctx.focus.update(first)
         ctx.relax = []
         if self.relax_needs_cue and not _UNMET.search(text):
             first = {}
@@ -198,8 +207,12 @@ class CrossWOZTracker:
         return best[1] if best else None
 
     def _entity_of(self, dom: str, state: State, ctx: Context) -> str:
+        if state[dom]["名称"]:
+            return state[dom]["名称"]
+        if self.use_focus and ctx.focus.get(dom):
+            return ctx.focus[dom]
         offered = ctx.offered.get(dom) or []
-        return state[dom]["名称"] or (offered[-1] if offered else "")
+        return offered[-1] if offered else ""
 
     def update(self, state: State, ctx: Context, user: str) -> State:
         state = copy.deepcopy(state)
@@ -219,9 +232,17 @@ class CrossWOZTracker:
             return state
 
         used: set[int] = set()
-        searching = bool(_SEARCH.search(text))
-        checking = bool(_CHECK.search(text)) and not searching
-        near_search = bool(_FIND.search(text))
+        free_names = [m for m in names if not re.match(_NEAR, text[m.end :])]
+        specific = bool(re.search(r"这家|这个(?:酒店|餐馆|餐厅|景点)|它|他家|该", text)) or bool(free_names)
+        yes_no = bool(re.search(r"吗|么|是否|是不是", text))
+        among = bool(re.search(r"哪|这些|那些|有没有|周边|附近", text))
+        if self.old_checking:
+            checking = bool(_CHECK.search(text)) and not _SEARCH.search(text)
+            checking = checking or (bool(names) and yes_no and not _FIND.search(text))
+        else:
+            checking = specific and yes_no and not among and not _FIND.search(text)
+        constrained = bool(_money(text) or _rating(text) or [m for m in mentions if m.kind in ("dish", "facility")] or _HOTEL_TYPE.search(text))
+        near_search = bool(_FIND.search(text)) or (self.near_on_question and constrained and bool(re.search(r"哪|有没有|吗|么", text)))
         # "near X": X by name or by reference
         for m in names:
             after = text[m.end :]
@@ -252,7 +273,8 @@ class CrossWOZTracker:
             if m.start in used:
                 continue
             dom = m.kind[5:]
-            if dom in PLACES and self.fill_name_on_mention:
+            named = text[max(0, m.start - 3) : m.start].endswith(("名叫", "叫做", "名为"))
+            if dom in PLACES and (self.fill_name_on_mention or named):
                 state[dom]["名称"] = m.value
                 target = target or dom
         # "这家酒店的电话" -> the place the system offered
@@ -289,7 +311,7 @@ class CrossWOZTracker:
                 state["餐馆"]["人均消费"] = money
             elif re.search(r"门票|票价|票", clause):
                 state["景点"]["门票"] = money
-            elif re.search(r"价格|价位|一晚|每晚|房费|房价", clause) and target in (None, "酒店"):
+            elif re.search(r"价格|价位|一晚|每晚|房费|房价", clause):
                 state["酒店"]["价格"] = money
             elif target == "餐馆":
                 state["餐馆"]["人均消费"] = money
