@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from csbot.channels.cli import user_app
 from csbot.config import get_settings
 
 CLI_ENTRY_POINTS = "csbot.cli"
@@ -28,6 +29,7 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(config_app, name="config")
 app.add_typer(demo_app, name="demo")
+app.add_typer(user_app, name="user")
 
 log = logging.getLogger("csbot")
 

@@ -20,7 +20,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import csbot
 from csbot.api.limits import BodySizeLimit
 from csbot.api.routes import chat, conversations, health
+from csbot.api.routes import crm, operator, webhooks, widget
 from csbot.bots import BotRegistry
+from csbot.channels.setup import install as install_channels
 from csbot.config import Settings
 from csbot.context import AppContext
 from csbot.metrics import METRICS
@@ -30,6 +32,7 @@ from csbot.tenants import KeyVerifier
 log = logging.getLogger(__name__)
 
 ROUTERS = [health.router, chat.router, conversations.router]
+ROUTERS += [widget.router, widget.static_router, operator.router, crm.router, webhooks.router]
 API_ENTRY_POINTS = "csbot.api"
 
 
@@ -78,6 +81,7 @@ def create_app(settings: Settings, *, registry: BotRegistry | None = None, redis
                 obj(app)
             else:
                 raise TypeError(f"entry point {ep.name} in {API_ENTRY_POINTS} is neither an APIRouter nor mount(app)")
+    install_channels(app)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.pipeline.max_body_bytes)
     return app

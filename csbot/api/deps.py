@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from csbot.channels.operators import OperatorIdentity, get_user, verify_operator_token
 from csbot.context import AppContext
 from csbot.pipeline.pipeline import Pipeline
 from csbot.tenants import KeyVerifier, Principal
@@ -60,3 +61,45 @@ async def get_tenant_id(principal: PrincipalDep) -> str:
 
 
 TenantDep = Annotated[str, Depends(get_tenant_id)]
+
+
+# --- operators (console users): `Authorization: Bearer <operator token>` from POST /v1/operator/login ---
+_operator_bearer = HTTPBearer(auto_error=False, description="An operator token from `POST /v1/operator/login`")
+
+
+async def get_operator(request: Request,
+                       creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_operator_bearer)],
+                       ) -> OperatorIdentity:
+    """The signed-in console user; a disabled or deleted account is refused even with a valid token."""
+    from starlette.concurrency import run_in_threadpool
+
+    ident: OperatorIdentity | None = None
+    if creds is not None and creds.credentials:
+        ident = verify_operator_token(request.app.state.settings, creds.credentials)
+    if ident is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing, invalid or expired operator token: "
+                            "sign in with POST /v1/operator/login", headers={"WWW-Authenticate": "Bearer"})
+    user = await run_in_threadpool(get_user, request.app.state.ctx.db, ident.user_id)
+    if user is None or user.disabled or user.tenant_id != ident.tenant_id:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "this console account is disabled or deleted",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return ident
+
+
+def require_role(*roles: str):  # type: ignore[no-untyped-def]
+    async def check(ident: Annotated[OperatorIdentity, Depends(get_operator)]) -> OperatorIdentity:
+        if ident.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {ident.role!r} may not do this; "
+                                f"needs one of {', '.join(roles)}")
+        return ident
+
+    return check
+
+
+#: any signed-in console user (admin, operator, annotator)
+OperatorDep = Annotated[OperatorIdentity, Depends(get_operator)]
+#: a console user who may answer customers (admin or operator)
+AgentDep = Annotated[OperatorIdentity, Depends(require_role("admin", "operator"))]
+#: a console admin
+ConsoleAdminDep = Annotated[OperatorIdentity, Depends(require_role("admin"))]
+CrmPrincipal = Annotated[Principal, Depends(require_scope("crm"))]

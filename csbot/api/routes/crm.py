@@ -1,0 +1,5 @@
+"""The CRM integration API (filled in below)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1/crm", tags=["crm"])

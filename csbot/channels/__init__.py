@@ -1,0 +1,1 @@
+"""Channels: the embeddable widget, live handoff to operators, the CRM API and webhooks."""

@@ -1,0 +1,1 @@
+"""Webhooks: a persistent outbox written on every event, delivered by a background dispatcher."""
