@@ -193,12 +193,18 @@ async def record_call(request: Request, hooks: HooksDep) -> None:
     except ValueError:
         body = raw.decode("utf-8", "replace")
     call = CallRecord(
-        method=request.method, path=request.url.path, query=dict(request.query_params), body=body, at=time.time()
+        method=request.method,
+        path=request.url.path,
+        query=dict(request.query_params),
+        body=body,
+        at=time.time(),
     )
     fault = hooks.record(call)
     if fault is None:
         return
-    log.info("injecting fault on %s %s: delay %.1fs status %s", call.method, call.path, fault.delay_s, fault.status)
+    log.info(
+        "injecting fault on %s %s: delay %.1fs status %s", call.method, call.path, fault.delay_s, fault.status
+    )
     if fault.delay_s:
         await asyncio.sleep(fault.delay_s)
     if fault.status is not None:

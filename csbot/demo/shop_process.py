@@ -33,7 +33,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 class ShopProcess:
     """A running `python -m csbot.demo.shop_backend`; `.url` is its base URL."""
 
-    def __init__(self, popen: subprocess.Popen[bytes], host: str, port: int, db_path: Path, log_path: Path) -> None:
+    def __init__(
+        self, popen: subprocess.Popen[bytes], host: str, port: int, db_path: Path, log_path: Path
+    ) -> None:
         self.popen = popen
         self.host = host
         self.port = port
@@ -75,7 +77,9 @@ class ShopProcess:
         self.stop()
 
 
-def start_shop(port: int, db_path: Path, host: str = "127.0.0.1", log_path: Path | None = None) -> ShopProcess:
+def start_shop(
+    port: int, db_path: Path, host: str = "127.0.0.1", log_path: Path | None = None
+) -> ShopProcess:
     """Launch the shop backend and return once its /healthz answers.
 
     Raises:
@@ -85,7 +89,17 @@ def start_shop(port: int, db_path: Path, host: str = "127.0.0.1", log_path: Path
     if log_path is None:
         log_path = Path(tempfile.gettempdir()) / f"csbot-shop-{port}.log"
     log_file = log_path.open("wb")
-    cmd = [sys.executable, "-m", "csbot.demo.shop_backend", "--port", str(port), "--host", host, "--db", str(db_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "csbot.demo.shop_backend",
+        "--port",
+        str(port),
+        "--host",
+        host,
+        "--db",
+        str(db_path),
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     popen = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env)
     log_file.close()
@@ -105,4 +119,6 @@ def start_shop(port: int, db_path: Path, host: str = "127.0.0.1", log_path: Path
                 pass
             time.sleep(0.1)
     shop.stop()
-    raise RuntimeError(f"shop backend did not answer on {shop.url} within {STARTUP_TIMEOUT_S:.0f}s (log: {log_path})")
+    raise RuntimeError(
+        f"shop backend did not answer on {shop.url} within {STARTUP_TIMEOUT_S:.0f}s (log: {log_path})"
+    )

@@ -115,7 +115,9 @@ class ShopStore:
 
     def get_order(self, order_id: str) -> dict[str, Any] | None:
         with self._lock:
-            row = self.conn.execute(f"SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+            row = self.conn.execute(
+                f"SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = ?", (order_id,)
+            ).fetchone()
         return self._order(row) if row else None
 
     def orders_by_phone(self, phone: str) -> list[dict[str, Any]]:
@@ -142,18 +144,24 @@ class ShopStore:
 
     def add_return(self, order_id: str, reason: str, refund_amount: float) -> str:
         with self._lock:
-            count = self.conn.execute("SELECT COUNT(*) FROM returns WHERE order_id = ?", (order_id,)).fetchone()[0]
+            count = self.conn.execute(
+                "SELECT COUNT(*) FROM returns WHERE order_id = ?", (order_id,)
+            ).fetchone()[0]
             return_id = f"R{order_id}{count + 1:02d}"
             self.conn.execute(
-                "INSERT INTO returns VALUES (?, ?, ?, ?, ?)", (return_id, order_id, reason, refund_amount, "requested")
+                "INSERT INTO returns VALUES (?, ?, ?, ?, ?)",
+                (return_id, order_id, reason, refund_amount, "requested"),
             )
         return return_id
 
     def add_invoice(self, order_id: str, title: str, tax_id: str | None, email: str) -> str:
         with self._lock:
-            count = self.conn.execute("SELECT COUNT(*) FROM invoices WHERE order_id = ?", (order_id,)).fetchone()[0]
+            count = self.conn.execute(
+                "SELECT COUNT(*) FROM invoices WHERE order_id = ?", (order_id,)
+            ).fetchone()[0]
             invoice_id = f"I{order_id}{count + 1:02d}"
             self.conn.execute(
-                "INSERT INTO invoices VALUES (?, ?, ?, ?, ?, ?)", (invoice_id, order_id, title, tax_id, email, "issued")
+                "INSERT INTO invoices VALUES (?, ?, ?, ?, ?, ?)",
+                (invoice_id, order_id, title, tax_id, email, "issued"),
             )
         return invoice_id

@@ -10,7 +10,17 @@ import pytest
 from csbot.demo import loader
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
-CATEGORIES = {"shipping", "returns", "payment", "invoices", "accounts", "promotions", "after-sales", "membership", "products"}
+CATEGORIES = {
+    "shipping",
+    "returns",
+    "payment",
+    "invoices",
+    "accounts",
+    "promotions",
+    "after-sales",
+    "membership",
+    "products",
+}
 # personal data an answer must never carry: mobile numbers, e-mail addresses, ID-card numbers
 PERSONAL = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)|[\w.+-]+@[\w-]+\.[\w.]+|(?<!\d)\d{17}[\dXx](?!\d)")
 
@@ -160,7 +170,9 @@ def test_sensitive_words_do_not_hit_demo_content(faq: list[loader.FaqItemIn]) ->
     """A lexicon that blocks the shop's own FAQ or chitchat would break the demo."""
     terms = [w.term.lower() for w in loader.load_sensitive_words()]
     texts = [t for item in faq for t in (item.question, *item.similar, item.answer)]
-    texts += [p.message for p in loader.load_chitchat_pairs()] + [p.reply for p in loader.load_chitchat_pairs()]
+    texts += [p.message for p in loader.load_chitchat_pairs()] + [
+        p.reply for p in loader.load_chitchat_pairs()
+    ]
     texts += [r for p in loader.load_chitchat_patterns() for r in p.replies]
     hits = [(term, text) for text in texts for term in terms if term in loader.render_answer(text).lower()]
     assert hits == []
@@ -174,7 +186,9 @@ def test_synonyms_map_terms_to_canonical_forms_without_chains() -> None:
     canonicals = {s.canonical for s in synonyms}
     assert all(s.term != s.canonical for s in synonyms)
     assert set(terms) & canonicals == set()
-    assert {("快递", "物流"), ("退钱", "退款"), ("开票", "发票"), ("免运费", "包邮")} <= {(s.term, s.canonical) for s in synonyms}
+    assert {("快递", "物流"), ("退钱", "退款"), ("开票", "发票"), ("免运费", "包邮")} <= {
+        (s.term, s.canonical) for s in synonyms
+    }
 
 
 def test_dictionary_segments_product_names_with_jieba() -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from csbot.demo.pytest_shop import shop, shop_server  # noqa: F401
 from csbot.demo.shop_process import ShopProcess, free_port, start_shop
 
 ORDER_IDS = [str(n) for n in range(2026110001, 2026110041)]
@@ -129,7 +128,12 @@ def test_return_refused_before_shipping(api: httpx.Client, status: str) -> None:
 
 def test_invoice_issued_and_bad_email_rejected(api: httpx.Client) -> None:
     oid = _first(api, "delivered")["order_id"]
-    body = {"order_id": oid, "title": "示例科技有限公司", "tax_id": "91310000MA1FL0000X", "email": "a@example.com"}
+    body = {
+        "order_id": oid,
+        "title": "示例科技有限公司",
+        "tax_id": "91310000MA1FL0000X",
+        "email": "a@example.com",
+    }
     issued = api.post("/api/invoices", json=body).json()
     assert issued["invoice_id"].startswith("I")
     assert (issued["order_id"], issued["status"]) == (oid, "issued")
