@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -17,3 +18,11 @@ def load_intent_classifier(path: Path, **deps: Any) -> IntentClassifier:
     if (path / rules.ARTEFACT_FILE).is_file():
         return rules.RuleIntentClassifier.load(path)
     raise FileNotFoundError(f"no intent model in {path}")
+
+
+def needs_encoder(path: Path) -> bool:
+    """Whether the artefact in `path` was trained on sentence embeddings (and so must be loaded with one)."""
+    meta = Path(path) / embedding_classifier.META_FILE
+    if not meta.is_file():
+        return False
+    return bool(json.loads(meta.read_text(encoding="utf-8"))["config"].get("use_embeddings", True))

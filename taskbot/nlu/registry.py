@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from taskbot.nlu.artefact import load_intent_classifier
+from taskbot.nlu.artefact import load_intent_classifier, needs_encoder
 from taskbot.nlu.types import IntentClassifier
 
 if TYPE_CHECKING:
@@ -26,7 +26,9 @@ def load_serving(ctx: AppContext, tenant_id: str) -> IntentClassifier | None:
     from csbot.models.hub import ModelNotAvailable
 
     def loader(path: Path) -> IntentClassifier:
-        return load_intent_classifier(path, encoder=ctx.models.embedder(tenant_id))
+        if needs_encoder(path):
+            return load_intent_classifier(path, encoder=ctx.models.embedder(tenant_id))
+        return load_intent_classifier(path)
 
     try:
         return ctx.models.get(ROLE, loader, tenant_id=tenant_id)
