@@ -48,6 +48,8 @@ class LLMSettings(BaseModel):
     max_batch: int = 8
     #: per-tenant LoRA adapter directories used when the model registry has no serving "chat-lora"
     adapters: dict[str, str] = Field(default_factory=dict)
+    #: bearer token for an OpenAI-compatible server started with `--api-key` (vLLM)
+    api_key: SecretStr = SecretStr("")
 
 
 class Settings(BaseSettings):
