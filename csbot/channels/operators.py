@@ -15,8 +15,8 @@ from typing import Literal, cast
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from csbot.config import Settings
 from csbot.channels import signing
+from csbot.config import Settings
 from csbot.storage.channels import ConsoleUser
 from csbot.storage.db import Database
 from csbot.storage.models import Tenant

@@ -8,9 +8,10 @@ import time
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from csbot.api.deps import CtxDep, OperatorDep
+from csbot.api.deps import AgentDep, CtxDep, OperatorDep
 from csbot.api.schemas import ErrorBody
-from csbot.channels import operators
+from csbot.channels import handoff, operators
+from csbot.channels.live import messages_after
 from csbot.channels.ratelimit import Limit, hit
 from csbot.channels.setup import settings_of
 
@@ -70,3 +71,140 @@ async def me(ident: OperatorDep) -> OperatorPublic:
 def _public(ident: operators.OperatorIdentity) -> OperatorPublic:
     return OperatorPublic(user_id=ident.user_id, tenant_id=ident.tenant_id, username=ident.username,
                           role=ident.role, display_name=ident.display_name)
+
+
+class QueueItemPublic(BaseModel):
+    conversation_id: str
+    session_id: str
+    user_id: str | None
+    channel: str
+    status: str
+    #: username of the operator who accepted it; None while waiting
+    operator: str | None
+    reason: str | None
+    waiting_since: float | None
+    wait_s: float
+    last_message: str | None
+
+
+class QueuePublic(BaseModel):
+    waiting: list[QueueItemPublic]
+    mine: list[QueueItemPublic]
+
+
+class LiveMessage(BaseModel):
+    id: str
+    seq: int
+    role: str
+    text: str
+    kind: str | None
+    turn_id: str | None
+    author: str | None
+    created_at: float
+    suggestions: list[dict[str, object]] = Field(default_factory=list)
+    event: str | None = None
+
+
+class LiveConversation(BaseModel):
+    conversation_id: str
+    session_id: str
+    user_id: str | None
+    status: str
+    operator: str | None
+    attributes: dict[str, object]
+    messages: list[LiveMessage]
+
+
+class OperatorMessageCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class TypingCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    on: bool = True
+
+
+class ConversationState(BaseModel):
+    conversation_id: str
+    status: str
+    operator: str | None
+
+
+def _raise(exc: handoff.HandoffError) -> HTTPException:
+    return HTTPException(exc.status, exc.detail)
+
+
+@router.get("/queue", response_model=QueuePublic, responses=AUTH_ERRORS)
+async def get_queue(ident: AgentDep, ctx: CtxDep) -> QueuePublic:
+    """Conversations waiting for a person (longest wait first) and those this operator handles."""
+    items = await asyncio.to_thread(handoff.queue, ctx, ident.tenant_id, ident.username)
+    pub = [QueueItemPublic(**i.__dict__) for i in items]
+    return QueuePublic(waiting=[i for i in pub if i.operator is None], mine=[i for i in pub if i.operator])
+
+
+@router.get("/conversations/{conversation_id}", response_model=LiveConversation, responses=AUTH_ERRORS)
+async def get_live_conversation(conversation_id: str, ident: OperatorDep, ctx: CtxDep,
+                                after_seq: int = 0) -> LiveConversation:
+    """A conversation and its messages after `after_seq` (poll with the last seq you have)."""
+    try:
+        conv = await asyncio.to_thread(handoff.get_conversation, ctx, ident.tenant_id, conversation_id)
+    except handoff.HandoffError as exc:
+        raise _raise(exc) from exc
+    msgs = await asyncio.to_thread(messages_after, ctx, conv.id, after_seq)
+    return LiveConversation(conversation_id=conv.id, session_id=conv.session_id, user_id=conv.user_id,
+                            status=conv.status, operator=conv.operator, attributes=dict(conv.attributes or {}),
+                            messages=[LiveMessage(**m) for m in msgs])
+
+
+@router.post("/conversations/{conversation_id}/accept", response_model=ConversationState, responses=AUTH_ERRORS)
+async def accept(conversation_id: str, ident: AgentDep, ctx: CtxDep) -> ConversationState:
+    """Take the conversation over: the bot stays silent and the customer sees who answers."""
+    try:
+        conv = await handoff.accept(ctx, ident, conversation_id)
+    except handoff.HandoffError as exc:
+        raise _raise(exc) from exc
+    return ConversationState(conversation_id=conv.id, status=conv.status, operator=conv.operator)
+
+
+@router.post("/conversations/{conversation_id}/messages", response_model=LiveMessage, status_code=201,
+             responses=AUTH_ERRORS)
+async def send_message(conversation_id: str, body: OperatorMessageCreate, ident: AgentDep,
+                       ctx: CtxDep) -> LiveMessage:
+    """Answer the customer (stored first, then delivered live to the widget)."""
+    try:
+        msg = await handoff.operator_message(ctx, ident, conversation_id, body.text)
+    except handoff.HandoffError as exc:
+        raise _raise(exc) from exc
+    return LiveMessage(**msg)
+
+
+@router.post("/conversations/{conversation_id}/typing", status_code=204, responses=AUTH_ERRORS)
+async def send_typing(conversation_id: str, body: TypingCreate, ident: AgentDep, ctx: CtxDep) -> None:
+    """Show or hide the typing indicator in the customer's widget."""
+    try:
+        await handoff.typing(ctx, ident, conversation_id, body.on)
+    except handoff.HandoffError as exc:
+        raise _raise(exc) from exc
+
+
+@router.post("/conversations/{conversation_id}/release", response_model=ConversationState, responses=AUTH_ERRORS)
+async def release(conversation_id: str, ident: AgentDep, ctx: CtxDep) -> ConversationState:
+    """Give the conversation back to the bot."""
+    try:
+        conv = await handoff.release(ctx, ident, conversation_id)
+    except handoff.HandoffError as exc:
+        raise _raise(exc) from exc
+    return ConversationState(conversation_id=conv.id, status=conv.status, operator=conv.operator)
+
+
+@router.post("/conversations/{conversation_id}/close", response_model=ConversationState, responses=AUTH_ERRORS)
+async def close(conversation_id: str, ident: AgentDep, ctx: CtxDep) -> ConversationState:
+    """Close the conversation."""
+    try:
+        conv = await handoff.close(ctx, ident.tenant_id, conversation_id, by=ident.username)
+    except handoff.HandoffError as exc:
+        raise _raise(exc) from exc
+    return ConversationState(conversation_id=conv.id, status=conv.status, operator=conv.operator)

@@ -27,6 +27,10 @@ def tenant(db: Database) -> Tenant:
         assert row is not None
         row.settings = {"allowed_origins": [SHOP_ORIGIN]}
     create_tenant(db, "other")
+    with db.session() as s:
+        other = s.get(Tenant, "other")
+        assert other is not None
+        other.settings = {"allowed_origins": ["http://other.example"]}
     return t
 
 
