@@ -81,7 +81,7 @@ def test_receiver_down_never_blocks_chat_and_is_given_up(settings: Settings, db:
     with make_client(settings, cs) as client:
         hook = register(client, api_key, dead_url, ["message.created"])
         started = time.perf_counter()
-        for i in range(3):
+        for _ in range(3):
             assert client.post("/v1/chat", json={"session_id": "wh2", "text": "你好"}, headers=h).status_code == 200
         assert time.perf_counter() - started < 3
 
