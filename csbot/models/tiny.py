@@ -6,6 +6,9 @@ the real ones, so tests of indexing and search plumbing run in seconds without t
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 from csbot.models.e5_convert import load_tokenizer
@@ -35,9 +38,9 @@ def build_tiny_encoder(directory: Path, *, hidden: int = 32, layers: int = 2, se
         return directory
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer_json = E5_TOKENIZER.locate()
-    tokenizer = load_tokenizer(tokenizer_json)
+    template, vocab_size = _tokenizer_template(str(tokenizer_json))
     config = BertConfig(
-        vocab_size=len(tokenizer),
+        vocab_size=vocab_size,
         hidden_size=hidden,
         num_hidden_layers=layers,
         num_attention_heads=max(1, hidden // 16),
@@ -50,7 +53,8 @@ def build_tiny_encoder(directory: Path, *, hidden: int = 32, layers: int = 2, se
     torch.manual_seed(seed)
     model = BertModel(config, add_pooling_layer=False).eval()
     model.save_pretrained(directory, safe_serialization=True)
-    tokenizer.save_pretrained(directory)
+    for file in template.iterdir():
+        shutil.copyfile(file, directory / file.name)
     files = {
         p.name: sha256_file(p)
         for p in sorted(directory.iterdir())
@@ -72,3 +76,12 @@ def build_tiny_encoder(directory: Path, *, hidden: int = 32, layers: int = 2, se
         extra={"seed": seed, "hidden": hidden, "layers": layers},
     ).write(directory)
     return directory
+
+
+@lru_cache(maxsize=1)
+def _tokenizer_template(tokenizer_json: str) -> tuple[Path, int]:
+    """The saved tokenizer files, written once per process (parsing the 17 MB tokenizer.json is slow)."""
+    tokenizer = load_tokenizer(Path(tokenizer_json))
+    template = Path(tempfile.mkdtemp(prefix="csbot-tiny-tokenizer-"))
+    tokenizer.save_pretrained(template)
+    return template, len(tokenizer)
