@@ -35,7 +35,22 @@ async def get_principal(request: Request,
     if principal is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or revoked API key",
                             headers={"WWW-Authenticate": "Bearer"})
+    await limit_api_key(request, principal)
     return principal
+
+
+async def limit_api_key(request: Request, principal: Principal) -> None:
+    """Per-key request budget in Redis (CSBOT_CHANNELS_API_KEY_REQUESTS_PER_MIN); 429 with Retry-After."""
+    from csbot.channels.ratelimit import Limit, hit
+    from csbot.channels.setup import channel_settings
+
+    ctx = request.app.state.ctx
+    rule = Limit(channel_settings(request.app).api_key_requests_per_min, 60)
+    decision = await hit(ctx.redis, ctx.key("rl", "key", principal.key_id), rule)
+    if not decision.allowed:
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
+                            f"this API key is limited to {rule.limit} requests per minute",
+                            headers={"Retry-After": str(decision.retry_after_s)})
 
 
 def require_scope(scope: str):  # type: ignore[no-untyped-def]
