@@ -85,7 +85,7 @@ def start_shop(
     Raises:
         RuntimeError: the process exited or did not answer within STARTUP_TIMEOUT_S.
     """
-    db_path = Path(db_path)
+    db_path = Path(db_path).absolute()
     if log_path is None:
         log_path = Path(tempfile.gettempdir()) / f"csbot-shop-{port}.log"
     log_file = log_path.open("wb")
@@ -100,7 +100,9 @@ def start_shop(
         "--db",
         str(db_path),
     ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # PYTHONSAFEPATH: a `csbot` folder in the caller's working directory (tests/csbot) must not
+    # shadow the installed package in the child
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONSAFEPATH": "1"}
     popen = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env)
     log_file.close()
     shop = ShopProcess(popen, host, port, db_path, log_path)

@@ -180,7 +180,14 @@ def test_sensitive_words_do_not_hit_demo_content(faq: list[loader.FaqItemIn]) ->
 
 @pytest.mark.parametrize(
     "text",
-    ["你们卖的是不是高仿", "开的发票是假的吗", "想死你了小智", "买给妈妈的生日礼物", "is this a fake product", "支付宝付款失败"],
+    [
+        "你们卖的是不是高仿",
+        "开的发票是假的吗",
+        "想死你了小智",
+        "买给妈妈的生日礼物",
+        "is this a fake product",
+        "支付宝付款失败",
+    ],
 )
 def test_sensitive_words_spare_ordinary_customer_phrasing(text: str) -> None:
     assert [w.term for w in loader.load_sensitive_words() if w.term.lower() in text.lower()] == []
