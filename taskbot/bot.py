@@ -58,6 +58,7 @@ class TenantRuntime:
     classifier_name: str
     shop_url: str
     specs: list[SlotSpec]
+    classifier_checked: float = field(default_factory=time.monotonic)
     #: problems of the last failed reload (the previous domains stay in service)
     errors: list[str] = field(default_factory=list)
 
@@ -180,6 +181,13 @@ class TaskBot:
         shop_url = str(tsettings.get("shop_url") or self.ctx.settings.shop_url or "")
         return resolve_domain_dir(tenant_id, tsettings.get("task_domains"), self.ctx.settings.data_dir), shop_url
 
+    def _refresh_classifier(self, rt: TenantRuntime, tenant_id: str) -> None:
+        """Pick up a newly promoted NLU model (the hub loads each version once)."""
+        if time.monotonic() - rt.classifier_checked < RELOAD_CHECK_S:
+            return
+        rt.classifier_checked = time.monotonic()
+        rt.classifier, rt.classifier_name = self._classifier(tenant_id, rt.dset)
+
     def _classifier(self, tenant_id: str, dset: DomainSet) -> tuple[IntentClassifier, str]:
         trained = _trained_classifier(self.ctx, tenant_id)
         if trained is not None:
@@ -191,6 +199,7 @@ class TaskBot:
 
     def analyse(self, rt: TenantRuntime, turn: Turn) -> UserAct:
         text = turn.query
+        self._refresh_classifier(rt, turn.tenant_id)
         pred = rt.classifier.predict([text])[0]
         slots = extract_slots(text, turn.lang, rt.specs)
         return recognise_acts(text, pred, slots, rt.dset, rt.classifier_name)
@@ -308,6 +317,8 @@ class TaskBot:
                 continue
         if not await self._lookups(rt, ts, frame, dom, out):
             return
+        if any(name in frame.slots for name in upd.filled):
+            frame.failures = 0  # progress: only consecutive failures count towards a handoff
         await self._continue(rt, ts, turn, state, out, resumed=False)
 
     async def _continue(self, rt: TenantRuntime, ts: TaskState, turn: Turn, state: DialogueState, out: _Out, resumed: bool) -> None:
@@ -506,19 +517,24 @@ def turn_lang(turn: Turn, ts: TaskState) -> str:
     if turn.locale or not ts.lang:
         return turn.lang
     if ts.lang == "zh":
-        words = re.findall(r"[A-Za-z]+", re.sub(r"\S+@\S+", "", turn.text))
+        words = re.sub(r"\S+@\S+", "", turn.text).split()
         return "en" if len(words) >= 3 and turn.lang == "en" else "zh"
     return turn.lang
 
 
 def load_task_state(state: DialogueState) -> TaskState:
+    """The task state; open frames are dropped when the conversation no longer belongs to this bot
+    (a handoff to a person cleared `active_bot`), keeping only values shared across tasks."""
     raw = state.bots.get(STATE_KEY)
+    ts = TaskState()
     if isinstance(raw, dict):
         try:
-            return TaskState.model_validate(raw)
+            ts = TaskState.model_validate(raw)
         except ValueError:
             log.warning("discarding unreadable task state of %s", state.session_id)
-    return TaskState()
+    if ts.stack and state.active_bot != STATE_KEY:
+        ts.stack.clear()
+    return ts
 
 
 def resolve_domain_dir(tenant_id: str, setting: object, data_dir: Path) -> Path | None:
@@ -541,15 +557,12 @@ def resolve_domain_dir(tenant_id: str, setting: object, data_dir: Path) -> Path 
 
 def _trained_classifier(ctx: AppContext | None, tenant_id: str) -> IntentClassifier | None:
     """The tenant's serving NLU model, when the NLU package has registered one."""
-    try:
-        from taskbot.nlu import registry  # type: ignore[attr-defined]
-    except ImportError:
+    if ctx is None:
         return None
-    loader = getattr(registry, "load_serving", None)
-    if loader is None or ctx is None:
-        return None
+    from taskbot.nlu.registry import load_serving
+
     try:
-        return loader(ctx, tenant_id)
+        return load_serving(ctx, tenant_id)
     except Exception as exc:
         log.warning("trained NLU of tenant %s not loaded, using rules: %s", tenant_id, exc)
         return None
