@@ -191,7 +191,8 @@ def _run_api(host: str, port: int, workers: int) -> None:
 def up(port: Annotated[int, typer.Option(help="API port")] = 8000,
        host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
        shop_port: Annotated[int, typer.Option(help="Demo shop backend port")] = 8100,
-       worker: Annotated[bool, typer.Option(help="Start a Celery worker")] = True) -> None:
+       worker: Annotated[bool, typer.Option(help="Start a Celery worker")] = True,
+       demo_port: Annotated[int, typer.Option(help="Demo shop page (embeds the widget) port")] = 8300) -> None:
     """Start everything on embedded defaults: Redis, Milvus Lite, demo shop, API, worker. Ctrl-C stops it all."""
     from csbot.demo.shop_process import start_shop
     from csbot.services import ServiceGroup, start_process, wait_for_port
@@ -234,11 +235,14 @@ def up(port: Annotated[int, typer.Option(help="API port")] = 8000,
         if worker and "worker" in {c.name for c in app.registered_commands}:
             group.add(start_process("worker", [csbot_bin, "worker"], settings.data_dir / "logs", env=env))
         base = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"
+        from csbot.widget.demo_site import start_demo_site
+
+        demo_site = group.add(start_demo_site(demo_port, base, settings.data_dir / "logs"))
         typer.echo("")
         typer.echo("csbot is up:")
         typer.echo(f"  API         {base}/v1/chat   (docs: {base}/docs)")
         typer.echo(f"  console     {base}/console")
-        typer.echo(f"  widget demo {base}/widget/demo")
+        typer.echo(f"  widget demo {demo_site.url}   (a shop page on another origin embedding {base}/widget.js)")
         typer.echo(f"  shop API    {shop.url}")
         typer.echo(f"  logs        {settings.data_dir / 'logs'}")
         typer.echo(f"  demo key    {key}")

@@ -30,7 +30,7 @@ def render_page(api_base: str, params: dict[str, str]) -> str:
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>小美商城 · Demo shop</title>
+<title>小智商城 · Demo shop</title>
 <style>
   * {{ font-family: Georgia, serif; }}
   body {{ margin: 0; background: #faf7f0; color: #333; }}
@@ -41,7 +41,7 @@ def render_page(api_base: str, params: dict[str, str]) -> str:
   div {{ line-height: 1.6; }}
 </style></head>
 <body>
-<header>小美商城 Demo Shop</header>
+<header>小智商城 SmartMall</header>
 <main>
   <div class="card"><h3>无线耳机 Pro</h3><p>¥399</p><button id="buy1">加入购物车</button></div>
   <div class="card"><h3>智能手表 S2</h3><p>¥899</p><button id="buy2">加入购物车</button></div>
