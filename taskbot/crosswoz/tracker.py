@@ -56,12 +56,15 @@ _HOTEL_TYPE = re.compile(r"(经济|舒适|高档|豪华)(型)?")
 _UNMET = re.compile(r"没有|抱歉|不好意思|对不起|不符合|没找到|没能|只有|只找到|最接近|但是|不过|其他条件|其它")
 _FREE = re.compile(r"免费|免票|不要钱|不收费|不花钱")
 #: words of a search ("find me a ... that ..."), as opposed to a question about a known place
-_SEARCH = re.compile(r"找|推荐|预订|订一|选一|想去|想住|打算去|有没有.{0,30}的(?:酒店|餐馆|餐厅|景点|地方)|有.{0,30}的(?:酒店|餐馆|餐厅|景点)吗|哪家|哪个|哪些.{0,10}(?:是|有)")
+_SEARCH = re.compile(r"找|推荐|预订|订一|选一|想去|想住|打算去|安排|介绍|有没有.{0,30}的(?:酒店|餐馆|餐厅|景点|地方)|有.{0,30}的(?:酒店|餐馆|餐厅|景点)吗|哪家|哪个|哪些.{0,10}(?:是|有)")
 #: a yes/no question about a place already chosen ("这家酒店有会议室吗")
 _CHECK = re.compile(r"(?:这家|这个|该|它|他家|那家|(?:酒店|餐馆|餐厅|景点)的?)[^，。？?]{0,30}(?:是否|有没有|是不是|吗|么|\?|？)")
 #: asking what is near a place, not searching near it
 _NEAR_REQUEST = re.compile(r"(?:周边|附近|周围)(?:都|还)?(?:有|是)(?:哪些|什么|啥|没有|吗|些)|(?:周边|附近|周围)的?(?:景点|餐馆|酒店|餐厅)(?:都)?有(?:哪些|什么|啥)")
 _FIND = re.compile(r"找|推荐")
+#: words around a place name that say the user chose it ("就去X吧", "我还是想去X")
+_CHOICE_BEFORE = re.compile(r"想去|要去|去|选|就|喜欢|还是|我要|打算")
+_CHOICE_AFTER = re.compile(r"吧|了|就|我觉得|不错|挺好|更")
 #: "among these nearby restaurants ...": a search near the place just discussed
 _AMONG = re.compile(r"(?:这些|那些|刚才那些|周边的|附近的|你说的)(?:个)?(?:周边的?|附近的?)?(景点|餐馆|餐厅|酒店)(?:里|中|当中|里面)")
 _NOT_FREE = re.compile(r"不免费|收费的|不是免费|要门票|需要门票")
@@ -76,6 +79,8 @@ class Context:
     offered: dict[str, list[str]] = field(default_factory=lambda: {d: [] for d in PLACES})
     #: per domain, the place a system turn was about (the first one it named)
     focus: dict[str, str] = field(default_factory=dict)
+    #: the places of each domain named in the system's last turn
+    last_offered: dict[str, set[str]] = field(default_factory=dict)
     #: constraints the system's offer did not meet: relaxed at the next user turn
     relax: list[tuple[str, str]] = field(default_factory=list)
 
@@ -163,6 +168,10 @@ class CrossWOZTracker:
             if m.kind.startswith("name:") and m.kind[5:] in PLACES:
                 first.setdefault(m.kind[5:], m.value)
         ctx.focus.update(first)
+        ctx.last_offered = {}
+        for m in self.lexicon.find(text):
+            if m.kind.startswith("name:") and m.kind[5:] in PLACES:
+                ctx.last_offered.setdefault(m.kind[5:], set()).add(m.value)
         ctx.relax = []
         if self.relax_needs_cue and not _UNMET.search(text):
             first = {}
@@ -225,7 +234,13 @@ class CrossWOZTracker:
         names = [m for m in mentions if m.kind.startswith("name:")]
 
         # metro / taxi: from A to B
-        transport = "地铁" if "地铁" in text else ("出租" if re.search(r"出租|打车|打的|的士|叫车|叫个车", text) else None)
+        bare = text
+        for m in names:
+            bare = bare.replace(m.value, "某地")
+        transport = "地铁" if "地铁" in bare else ("出租" if re.search(r"出租|打车|打的|的士|叫车|叫个车", bare) else None)
+        facility_words = {m.value for m in mentions if m.kind == "facility"}
+        if transport and not re.search(r"从|车型|车牌|地铁站|坐地铁|乘地铁", bare) and (facility_words or "酒店" in text):
+            transport = None  # "提供出租车的酒店": a hotel facility, not a ride
         if transport:
             self._route(state, ctx, text, names, transport)
             ctx.domain = transport
@@ -274,7 +289,11 @@ class CrossWOZTracker:
                 continue
             dom = m.kind[5:]
             named = text[max(0, m.start - 3) : m.start].endswith(("名叫", "叫做", "名为"))
-            if dom in PLACES and (self.fill_name_on_mention or named):
+            chosen = bool(_CHOICE_BEFORE.search(text[max(0, m.start - 6) : m.start]) or _CHOICE_AFTER.match(text[m.end :]))
+            offered = ctx.last_offered.get(dom, set())
+            # picking one of several offers, or naming a new place one wants to go to
+            picked = chosen and (len(offered) > 1 or m.value not in offered)
+            if dom in PLACES and (self.fill_name_on_mention or named or picked):
                 state[dom]["名称"] = m.value
                 target = target or dom
         # "这家酒店的电话" -> the place the system offered
