@@ -54,7 +54,7 @@ class EmbeddingClassifierConfig(BaseModel):
     #: share of each intent held out to choose the out-of-scope threshold
     calibration_fraction: float = 0.1
     #: weight of out-of-scope recall against in-scope accuracy when choosing the threshold
-    oos_weight: float = 0.5
+    oos_weight: float = 0.2
     #: without oos examples: share of in-scope calibration examples the threshold may reject
     reject_rate_without_oos: float = 0.02
     #: retrain on all examples after the threshold was chosen

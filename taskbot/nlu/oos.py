@@ -16,7 +16,7 @@ def choose_threshold(
     top_intent: np.ndarray,
     gold: np.ndarray,
     *,
-    oos_weight: float = 0.5,
+    oos_weight: float = 0.2,
     reject_rate_without_oos: float = 0.02,
 ) -> float:
     """The threshold below which a prediction becomes out of scope.
