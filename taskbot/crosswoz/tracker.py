@@ -24,7 +24,7 @@ SLOTS: dict[str, list[str]] = {
 }
 PLACES = ("景点", "餐馆", "酒店")
 #: constraints the wizards relaxed when their offer did not meet them (chosen on our train split)
-RELAX_SLOTS = frozenset({"人均消费", "价格", "评分", "酒店设施", "酒店类型", "周边景点", "周边餐馆", "周边酒店"})
+RELAX_SLOTS = frozenset({"人均消费", "价格", "门票", "评分", "酒店设施", "酒店类型", "周边景点", "周边餐馆", "周边酒店"})
 
 State = dict[str, dict[str, str]]
 
@@ -79,6 +79,8 @@ class Context:
     offered: dict[str, list[str]] = field(default_factory=lambda: {d: [] for d in PLACES})
     #: per domain, the place a system turn was about (the first one it named)
     focus: dict[str, str] = field(default_factory=dict)
+    #: the place whose surroundings the user asked about last ("这家餐馆周边有酒店吗")
+    near_subject: tuple[str, str] | None = None
     #: the places of each domain named in the system's last turn
     last_offered: dict[str, set[str]] = field(default_factory=dict)
     #: constraints the system's offer did not meet: relaxed at the next user turn
@@ -156,6 +158,8 @@ class CrossWOZTracker:
         self.use_focus = True
         self.near_on_question = True
         self.old_checking = True
+        self.use_near_subject = True
+        self.relax_skip_near = True
 
     def new(self) -> tuple[State, Context]:
         return empty_state(), Context()
@@ -166,6 +170,8 @@ class CrossWOZTracker:
         first: dict[str, str] = {}
         for m in self.lexicon.find(text):
             if m.kind.startswith("name:") and m.kind[5:] in PLACES:
+                if self.relax_skip_near and re.search(r"周边|附近|旁边|周围", text[: m.start]):
+                    continue  # a list of what is nearby, not an offer
                 first.setdefault(m.kind[5:], m.value)
         ctx.focus.update(first)
         ctx.last_offered = {}
@@ -265,19 +271,27 @@ class CrossWOZTracker:
                 dom = m.kind[5:]
                 tgt = self._target(text[m.end :], ctx) or target
                 used.add(m.start)
+                ctx.near_subject = (dom, m.value)
                 if tgt in PLACES and near_search:
                     state[tgt][f"周边{dom}"] = m.value
                     used.add(m.start)
         for m in re.finditer(rf"(?:{_REF})?({'|'.join(_NOUNS.values())}){_NEAR}", text):
             ref_dom = next(d for d, rx in _NOUNS.items() if re.fullmatch(rx, m.group(1)))
             tgt = self._target(text[m.end() :], ctx)
+            if self._entity_of(ref_dom, state, ctx):
+                ctx.near_subject = (ref_dom, self._entity_of(ref_dom, state, ctx))
             if tgt is None or tgt not in PLACES or not near_search:
                 continue
             entity = self._entity_of(ref_dom, state, ctx)
             if entity:
                 state[tgt][f"周边{ref_dom}"] = entity
         m_among = _AMONG.search(text)
-        if m_among and ctx.domain in PLACES:
+        if m_among and not used and ctx.near_subject is not None and self.use_near_subject:
+            tgt = next(d for d, rx in _NOUNS.items() if re.fullmatch(rx, m_among.group(1)))
+            ref_dom, entity = ctx.near_subject
+            if entity:
+                state[tgt][f"周边{ref_dom}"] = entity
+        elif m_among and not used and ctx.domain in PLACES:
             tgt = next(d for d, rx in _NOUNS.items() if re.fullmatch(rx, m_among.group(1)))
             if ctx.domain != tgt or True:
                 entity = self._entity_of(ctx.domain, state, ctx)
