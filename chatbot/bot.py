@@ -45,6 +45,9 @@ SUPPORT_MIN = {"zh": 0.6, "en": 0.5}
 #: held back from a stream until the language and leakage checks have seen enough text
 STREAM_HOLD_CHARS = 24
 
+#: the shipped corpus index, shared by every ChatBot of the process, per encoder version
+_SHIPPED_INDEXES: dict[str, PairIndex] = {}
+
 
 @dataclass(frozen=True)
 class ChatHint:
@@ -79,6 +82,7 @@ class ChatBot:
         self._gen_task: asyncio.Task[Generator | None] | None = None
         self._gen_error = ""
         self._listener: asyncio.Task[None] | None = None
+        self._warm: asyncio.Task[None] | None = None
         #: tenant -> (adapter name, path) resolved for it; cleared by a promotion
         self._adapters: dict[str, tuple[str, str] | None] = {}
         self._embedder_error = ""
@@ -99,6 +103,14 @@ class ChatBot:
         elif llm.load_local:
             self._gen_task = asyncio.create_task(asyncio.to_thread(self._local_generator))
         self._listener = asyncio.create_task(self._listen())
+        self._warm = asyncio.create_task(self.warm_up())
+
+    async def warm_up(self) -> None:
+        """Load the embedder and index the shipped corpus now rather than on the first turn."""
+        try:
+            await self._shipped()
+        except Exception:  # noqa: BLE001 - retried on the first turn; ready() reports the cause
+            log.exception("chitchat corpus warm-up failed")
 
     async def _load_remote(self, remote: Any) -> Generator:
         await remote.load()
@@ -166,7 +178,7 @@ class ChatBot:
         return status
 
     async def close(self) -> None:
-        for task in (self._listener, self._gen_task):
+        for task in (self._listener, self._gen_task, self._warm):
             if task is not None and not task.done():
                 task.cancel()
         if self._remote is not None:
@@ -252,10 +264,15 @@ class ChatBot:
                 if embedder is None:
                     return None
                 assert self.ctx is not None
-                cache = self.ctx.settings.data_dir / "cache" / "chat"
-                pairs = await asyncio.to_thread(shipped_pairs)
-                self._shipped_index = await asyncio.to_thread(PairIndex.build, pairs, embedder, cache)
-                log.info("chitchat corpus: %d messages", len(self._shipped_index))
+                key = str(getattr(embedder, "version", "")) or str(id(embedder))
+                index = _SHIPPED_INDEXES.get(key)
+                if index is None:
+                    cache = self.ctx.settings.data_dir / "cache" / "chat"
+                    pairs = await asyncio.to_thread(shipped_pairs)
+                    index = await asyncio.to_thread(PairIndex.build, pairs, embedder, cache)
+                    _SHIPPED_INDEXES[key] = index
+                    log.info("chitchat corpus: %d messages indexed", len(index))
+                self._shipped_index = index
         return self._shipped_index
 
     async def _adapter(self, tenant_id: str, tenant: _Tenant, generator: Generator) -> str | None:
