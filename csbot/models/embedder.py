@@ -74,6 +74,7 @@ class Embedder:
         self.version: str = ""
         self._flag: FlagModel | None = None
         self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
 
     @property
     def loaded(self) -> bool:
@@ -81,8 +82,11 @@ class Embedder:
 
     def load(self) -> None:
         """Load tokenizer and weights (offline). Idempotent."""
-        if self._flag is not None:
-            return
+        with self._load_lock:
+            if self._flag is None:
+                self._load()
+
+    def _load(self) -> None:
         if not (self.model_dir / "config.json").is_file():
             raise FileNotFoundError(
                 f"no model at {self.model_dir}: run `csbot models prepare` (or check settings.models.dir)"

@@ -195,7 +195,7 @@ class ModelHub:
 
     def _instance(self, ref: ModelRef, loader: Callable[[Path], Any]) -> Any:
         ikey = (ref.role, str(ref.path))
-        with self._key_lock(ikey):
+        with self._key_lock((ref.role, f"path:{ref.path}")):
             if ikey not in self._instances:
                 log.info("loading %s %s from %s", ref.role, ref.version, ref.path)
                 self._instances[ikey] = loader(ref.path)
