@@ -31,7 +31,7 @@ class ConversationFilter:
     q: str | None = None
 
 
-def _query(tenant_id: str, f: ConversationFilter) -> Select[tuple[Conversation]]:
+def _query(tenant_id: str, f: ConversationFilter) -> Select[Conversation]:  # type: ignore[type-var]
     q = select(Conversation).where(Conversation.tenant_id == tenant_id)
     if f.since is not None:
         q = q.where(Conversation.created_at >= f.since)

@@ -161,7 +161,7 @@ async def accept(ctx: AppContext, ident: OperatorIdentity, conversation_id: str)
                 .values(operator=ident.username, status="handoff",
                         handoff_at=conv.handoff_at or time.time(),
                         handoff_reason=conv.handoff_reason or f"taken over by {ident.username}"))
-            return bool(res.rowcount)
+            return bool(getattr(res, "rowcount", 0))
 
     if not await asyncio.to_thread(claim):
         raise HandoffError(409, f"conversation {conv.id} is already handled by {conv.operator}")

@@ -24,7 +24,7 @@ ATTRS = ("tenant", "locale", "user_id", "user_hash", "color", "position", "open"
 
 def render_page(api_base: str, params: dict[str, str]) -> str:
     """The shop page; `params` become `data-*` attributes of the widget's script tag."""
-    attrs = {"tenant": "demo", **{k: v for k, v in params.items() if k in ATTRS and v}}
+    attrs = {"tenant": "demo", "locale": "zh-CN", **{k: v for k, v in params.items() if k in ATTRS and v}}
     data = " ".join(f'data-{k.replace("_", "-")}="{html.escape(v, quote=True)}"' for k, v in attrs.items())
     src = html.escape(f"{api_base.rstrip('/')}/widget.js", quote=True)
     return f"""<!doctype html>

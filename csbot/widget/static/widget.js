@@ -292,7 +292,8 @@
   function store(key, value) { try { localStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* private mode */ } }
 
   function startSession() {
-    var body = { tenant: cfg.tenant, locale: locale };
+    var body = { tenant: cfg.tenant };
+    if (cfg.locale) { body.locale = locale; }  // else the server guesses each message's language
     var key = storeKey;
     if (cfg.userId && !identityRefused) { body.user_id = cfg.userId; body.user_hash = cfg.userHash || ""; }
     else { key = "csbot:" + cfg.tenant + ":anon"; }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 
@@ -165,3 +166,20 @@ def test_widget_script_is_served(client: TestClient) -> None:
     r = client.get("/widget.js")
     assert r.status_code == 200 and "javascript" in r.headers["content-type"]
     assert "attachShadow" in r.text and "innerHTML" not in r.text.split("*/", 1)[1]
+
+
+@pytest.mark.parametrize(("environment", "listed", "origin", "allowed"), [
+    ("development", [], "http://any.example", True),
+    ("production", [], "http://any.example", False),
+    ("production", ["*"], "http://any.example", True),
+    ("production", ["https://shop.example"], "https://shop.example", True),
+    ("production", ["https://shop.example"], "https://SHOP.example/", True),
+    ("production", ["https://shop.example"], "http://shop.example", False),
+    ("production", ["https://shop.example"], None, True),
+])
+def test_origin_policy(environment: str, listed: list[str], origin: str | None, allowed: bool) -> None:
+    from csbot.channels.origins import WidgetConfig, WidgetConfigCache
+
+    cache = WidgetConfigCache(None, environment)  # type: ignore[arg-type]
+    cfg = WidgetConfig("t", "T", "secret", tuple(listed))
+    assert cache.allowed(cfg, origin) is allowed
