@@ -13,7 +13,7 @@ from datetime import datetime
 
 from taskbot.nlu.extractors import addresses, amounts, contact, dates, lexicon, numbers, order_ids
 from taskbot.nlu.extractors.base import Found
-from taskbot.nlu.types import SlotSpec, SlotValue, SlotType
+from taskbot.nlu.types import SlotSpec, SlotType, SlotValue
 
 log = logging.getLogger(__name__)
 

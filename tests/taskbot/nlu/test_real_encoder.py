@@ -12,7 +12,6 @@ from csbot.paths import shared_data_dir
 from taskbot.nlu.embedding_classifier import EmbeddingIntentClassifier
 from taskbot.nlu.evaluate import evaluate
 from taskbot.nlu.types import IntentExample
-
 from tests.conftest import MODELS_DIR
 
 from .conftest import HELD_OUT
