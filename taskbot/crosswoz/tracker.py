@@ -62,6 +62,7 @@ _CHECK = re.compile(r"(?:这家|这个|该|它|他家|那家|(?:酒店|餐馆|�
 #: asking what is near a place, not searching near it
 _NEAR_REQUEST = re.compile(r"(?:周边|附近|周围)(?:都|还)?(?:有|是)(?:哪些|什么|啥|没有|吗|些)|(?:周边|附近|周围)的?(?:景点|餐馆|酒店|餐厅)(?:都)?有(?:哪些|什么|啥)")
 _FIND = re.compile(r"找|推荐")
+_NONE_NEAR = re.compile(r"(?:周边|附近|周围)[^，。,！!？?]{0,8}(?:没有|无)|没有[^，。,！!？?]{0,8}(?:周边|附近)")
 #: words around a place name that say the user chose it ("就去X吧", "我还是想去X")
 _CHOICE_BEFORE = re.compile(r"想去|要去|去|选|就|喜欢|还是|我要|打算")
 _CHOICE_AFTER = re.compile(r"吧|了|就|我觉得|不错|挺好|更")
@@ -81,6 +82,8 @@ class Context:
     focus: dict[str, str] = field(default_factory=dict)
     #: the place whose surroundings the user asked about last ("这家餐馆周边有酒店吗")
     near_subject: tuple[str, str] | None = None
+    #: the system found nothing near the place asked about: the wizards dropped that condition
+    relax_near: bool = False
     #: the places of each domain named in the system's last turn
     last_offered: dict[str, set[str]] = field(default_factory=dict)
     #: constraints the system's offer did not meet: relaxed at the next user turn
@@ -160,6 +163,7 @@ class CrossWOZTracker:
         self.old_checking = True
         self.use_near_subject = True
         self.relax_skip_near = True
+        self.relax_near_none = True
 
     def new(self) -> tuple[State, Context]:
         return empty_state(), Context()
@@ -174,6 +178,8 @@ class CrossWOZTracker:
                     continue  # a list of what is nearby, not an offer
                 first.setdefault(m.kind[5:], m.value)
         ctx.focus.update(first)
+        if self.relax_near_none and ctx.domain in PLACES and _NONE_NEAR.search(text):
+            ctx.relax_near = True
         ctx.last_offered = {}
         for m in self.lexicon.find(text):
             if m.kind.startswith("name:") and m.kind[5:] in PLACES:
@@ -235,6 +241,10 @@ class CrossWOZTracker:
         for dom, slot in ctx.relax:
             state[dom][slot] = ""
         ctx.relax = []
+        if ctx.relax_near and ctx.domain in PLACES:
+            for slot in ("周边景点", "周边餐馆", "周边酒店"):
+                state[ctx.domain][slot] = ""
+        ctx.relax_near = False
         mentions = self.lexicon.find(text)
         target = self._target(text, ctx) or ctx.domain
         names = [m for m in mentions if m.kind.startswith("name:")]
