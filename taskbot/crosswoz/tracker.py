@@ -84,6 +84,8 @@ class Context:
     near_subject: tuple[str, str] | None = None
     #: the system found nothing near the place asked about: the wizards dropped that condition
     relax_near: bool = False
+    #: every place the system has named in this dialogue
+    mentioned: set[str] = field(default_factory=set)
     #: the places of each domain named in the system's last turn
     last_offered: dict[str, set[str]] = field(default_factory=dict)
     #: constraints the system's offer did not meet: relaxed at the next user turn
@@ -164,6 +166,7 @@ class CrossWOZTracker:
         self.use_near_subject = True
         self.relax_skip_near = True
         self.relax_near_none = True
+        self.name_own_question = True
 
     def new(self) -> tuple[State, Context]:
         return empty_state(), Context()
@@ -184,6 +187,7 @@ class CrossWOZTracker:
         for m in self.lexicon.find(text):
             if m.kind.startswith("name:") and m.kind[5:] in PLACES:
                 ctx.last_offered.setdefault(m.kind[5:], set()).add(m.value)
+                ctx.mentioned.add(m.value)
         ctx.relax = []
         if self.relax_needs_cue and not _UNMET.search(text):
             first = {}
@@ -317,6 +321,9 @@ class CrossWOZTracker:
             offered = ctx.last_offered.get(dom, set())
             # picking one of several offers, or naming a new place one wants to go to
             picked = chosen and (len(offered) > 1 or m.value not in offered)
+            # a place the system never named, asked about: the user brought their own choice
+            own = m.value not in ctx.mentioned and bool(re.search(r"吗|么|？|\?|多少|哪|什么|几", text))
+            picked = picked or (own and self.name_own_question)
             if dom in PLACES and (self.fill_name_on_mention or named or picked):
                 state[dom]["名称"] = m.value
                 target = target or dom
