@@ -132,9 +132,12 @@ class DenseIndex:
         c = self.client
         alias = alias_name(tenant_id)
         target = collection_name(tenant_id, version)
-        try:
+        prefix = f"kb_{_safe(tenant_id)}_v"
+        exists = any(alias in c.list_aliases(name).get("aliases", [])
+                     for name in c.list_collections() if name.startswith(prefix))
+        if exists:
             c.alter_alias(target, alias)
-        except Exception:  # noqa: BLE001 - pymilvus raises a generic error when the alias does not exist
+        else:
             c.create_alias(target, alias)
 
     def has(self, tenant_id: str, version: int) -> bool:

@@ -6,3 +6,5 @@ from csbot.storage import (
     registry,  # noqa: F401
 )
 from csbot.storage.models import Base  # noqa: F401
+from csbot.storage import ops  # noqa: F401
+from csbot.storage import channels  # noqa: F401

@@ -1,0 +1,1 @@
+"""Package data of kbbot: the shipped default calibration."""
