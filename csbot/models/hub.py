@@ -156,19 +156,34 @@ class ModelHub:
         return changed
 
     async def listen_promotions(self, redis: Redis, ready: asyncio.Event | None = None) -> None:
-        """Reload on every `<prefix>:events:model-promoted` message until cancelled."""
-        pubsub = redis.pubsub()
-        await pubsub.subscribe(promoted_channel(self.settings.redis_prefix))
-        if ready is not None:
-            ready.set()
-        try:
-            async for message in pubsub.listen():
-                if message.get("type") != "message":
-                    continue
-                await asyncio.to_thread(self._on_message, message.get("data"))
-        finally:
-            await pubsub.unsubscribe()
-            await pubsub.aclose()
+        """Reload on every `<prefix>:events:model-promoted` message until cancelled; resubscribes after a
+        lost Redis connection (and then reloads everything, in case a message was missed)."""
+        from redis.exceptions import RedisError
+
+        channel = promoted_channel(self.settings.redis_prefix)
+        first = True
+        while True:
+            pubsub = redis.pubsub()
+            try:
+                await pubsub.subscribe(channel)
+                if not first:
+                    for role in list(self._loaders):
+                        await asyncio.to_thread(self.reload, role)
+                first = False
+                if ready is not None:
+                    ready.set()
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    await asyncio.to_thread(self._on_message, message.get("data"))
+            except (RedisError, OSError) as exc:
+                log.warning("promotion listener lost Redis (%s); retrying", exc)
+                await asyncio.sleep(1.0)
+            finally:
+                try:
+                    await pubsub.aclose()
+                except (RedisError, OSError):
+                    pass
 
     def listen_promotions_in_thread(self, redis: redis_sync.Redis) -> PromotionListener:
         """The same as `listen_promotions`, on a daemon thread (for Celery workers and CLI servers)."""
