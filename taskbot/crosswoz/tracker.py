@@ -54,11 +54,11 @@ _CN_NUM = {"半": "0.5", "一": "1", "两": "2", "二": "2", "三": "3", "四": 
 _HOTEL_TYPE = re.compile(r"(经济|舒适|高档|豪华)(型)?")
 #: the system admits its offer does not meet every wish
 _UNMET = re.compile(r"没有|抱歉|不好意思|对不起|不符合|没找到|没能|只有|只找到|最接近|但是|不过|其他条件|其它")
-_FREE = re.compile(r"免费|免票|不要钱|不收费|不花钱")
+_FREE = re.compile(r"免费|免票|不要钱|不收费|不花钱|没有门票|不要门票|无门票|不用门票|不需要门票")
 #: words of a search ("find me a ... that ..."), as opposed to a question about a known place
-_SEARCH = re.compile(r"找|推荐|预订|订一|选一|想去|想住|打算去|安排|介绍|有没有.{0,30}的(?:酒店|餐馆|餐厅|景点|地方)|有.{0,30}的(?:酒店|餐馆|餐厅|景点)吗|哪家|哪个|哪些.{0,10}(?:是|有)")
+_SEARCH = re.compile(r"找|推荐|预订|订一|选一|想去|想住|打算去|安排|介绍|有什么.{0,10}(?:景点|餐馆|酒店|地方)|有没有.{0,30}的(?:酒店|餐馆|餐厅|景点|地方)|有.{0,30}的(?:酒店|餐馆|餐厅|景点)吗|哪家|哪个|哪些.{0,10}(?:是|有)")
 #: a yes/no question about a place already chosen ("这家酒店有会议室吗")
-_CHECK = re.compile(r"(?:这家|这个|该|它|他家|那家|(?:酒店|餐馆|餐厅|景点)的?)[^，。？?]{0,30}(?:是否|有没有|是不是|吗|么|\?|？)")
+_CHECK = re.compile(r"(?:这家|这个|该|它|他家|那家|(?:酒店|餐馆|餐厅|景点)的?)[^，。？?]{0,30}(?:是否|有没有|是不是|吗|(?<![什怎这那多要])么|\?|？)")
 #: asking what is near a place, not searching near it
 _NEAR_REQUEST = re.compile(r"(?:周边|附近|周围)(?:都|还)?(?:有|是)(?:哪些|什么|啥|没有|吗|些)|(?:周边|附近|周围)的?(?:景点|餐馆|酒店|餐厅)(?:都)?有(?:哪些|什么|啥)")
 _FIND = re.compile(r"找|推荐")
@@ -68,7 +68,7 @@ _CHOICE_BEFORE = re.compile(r"想去|要去|去|选|就|喜欢|还是|我要|打
 _CHOICE_AFTER = re.compile(r"吧|了|就|我觉得|不错|挺好|更")
 #: "among these nearby restaurants ...": a search near the place just discussed
 _AMONG = re.compile(r"(?:这些|那些|刚才那些|周边的|附近的|你说的)(?:个)?(?:周边的?|附近的?)?(景点|餐馆|餐厅|酒店)(?:里|中|当中|里面)")
-_NOT_FREE = re.compile(r"不免费|收费的|不是免费|要门票|需要门票")
+_NOT_FREE = re.compile(r"不免费|收费的|不是免费|(?<![不])要门票|(?<![不])需要门票|无需要免门票")
 
 
 @dataclass
@@ -269,7 +269,7 @@ class CrossWOZTracker:
         used: set[int] = set()
         free_names = [m for m in names if not re.match(_NEAR, text[m.end :])]
         specific = bool(re.search(r"这家|这个(?:酒店|餐馆|餐厅|景点)|它|他家|该", text)) or bool(free_names)
-        yes_no = bool(re.search(r"吗|么|是否|是不是", text))
+        yes_no = bool(re.search(r"吗|(?<![什怎这那多要])么|是否|是不是", text))
         among = bool(re.search(r"哪|这些|那些|有没有|周边|附近", text))
         if self.old_checking:
             checking = bool(_CHECK.search(text)) and not _SEARCH.search(text)
@@ -361,8 +361,13 @@ class CrossWOZTracker:
                 state["餐馆"]["人均消费"] = money
             elif re.search(r"门票|票价|票", clause):
                 state["景点"]["门票"] = money
-            elif re.search(r"价格|价位|一晚|每晚|房费|房价", clause):
+            elif re.search(r"一晚|每晚|房费|房价", clause):
                 state["酒店"]["价格"] = money
+            elif re.search(r"价格|价位", clause):
+                # "价格" is the hotel's word, unless the sentence is about a sight or a restaurant
+                noun = self._noun_target(text)
+                slot = {"景点": "门票", "餐馆": "人均消费"}.get(noun or "", "价格")
+                state[{"门票": "景点", "人均消费": "餐馆"}.get(slot, "酒店")][slot] = money
             elif target == "餐馆":
                 state["餐馆"]["人均消费"] = money
             elif target == "景点":
