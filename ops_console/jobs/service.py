@@ -71,7 +71,7 @@ class JobService:
 
     @cached_property
     def celery(self) -> Any:
-        from ops_console.celery_app import make_celery
+        from ops_console.celery_factory import make_celery
 
         return make_celery(self.settings)
 
