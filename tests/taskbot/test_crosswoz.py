@@ -47,8 +47,11 @@ def test_update_fills_slot_from_text(tracker: CrossWOZTracker, user: str, domain
 def test_update_question_about_a_place_is_not_a_constraint(tracker: CrossWOZTracker) -> None:
     state, ctx = tracker.new()
     state = tracker.update(state, ctx, "这个酒店周边有哪些景点啊？")
-    state = tracker.update(state, ctx, "北京云天酒店有会议室吗？")
     assert all(v == "" for slots in state.values() for v in slots.values())
+    state = tracker.update(state, ctx, "北京云天酒店有会议室吗？")
+    # the place the user brought up is the one asked about; its facilities are a question, not a wish
+    assert state["酒店"]["名称"] == "北京云天酒店"
+    assert state["酒店"]["酒店设施"] == ""
 
 
 def test_update_metro_route_resolves_places_the_system_offered(tracker: CrossWOZTracker) -> None:
