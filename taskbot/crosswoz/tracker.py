@@ -378,10 +378,13 @@ class CrossWOZTracker:
             state["景点"]["门票"] = "1元以上"
         elif _FREE.search(text):
             state["景点"]["门票"] = "免费"
-        if re.search(r"游玩|玩|游览|时长|时间", text):
-            d = _duration(text)
-            if d:
-                state["景点"]["游玩时间"] = d
+        for clause in re.split(r"[，。,！!？?；;]", text):
+            # the duration next to 玩/时长 ("过两天小长假，找个可以玩3天的景点" is 3天)
+            if re.search(r"游玩|玩|游览|时长|时间", clause):
+                d = _duration(clause)
+                if d:
+                    state["景点"]["游玩时间"] = d
+                    break
         r = _rating(text)
         if r:
             m2 = _RATING.search(text) or _RATING2.search(text)
