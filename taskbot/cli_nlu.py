@@ -74,10 +74,15 @@ def _encoder(encoder_dir: Path | None) -> TextEncoder:
     return embedder
 
 
-def _classifier(kind: str, encoder_dir: Path | None, progress: Progress | None, config: EmbeddingClassifierConfig) -> Any:
+def _classifier(kind: str, encoder_dir: Path | None, progress: Progress | None, config: EmbeddingClassifierConfig,
+                cache: Path | None = None) -> Any:
     if kind == "ngrams":
         return EmbeddingIntentClassifier(None, config.model_copy(update={"use_embeddings": False}))
-    encoder = _ProgressEncoder(_encoder(encoder_dir), progress)
+    encoder: TextEncoder = _ProgressEncoder(_encoder(encoder_dir), progress)
+    if cache is not None:
+        from taskbot.nlu.embedding_cache import CachedEncoder
+
+        encoder = CachedEncoder(encoder, cache)
     if kind == "embeddings":
         config = config.model_copy(update={"use_char_ngrams": False})
     return EmbeddingIntentClassifier(encoder, config)
@@ -198,12 +203,13 @@ def eval_cmd(
     features: Features = "both",
     encoder_dir: EncoderDir = None,
     latency_samples: Annotated[int, typer.Option(help="single-query predictions timed for p50_ms")] = 200,
+    embedding_cache: Annotated[Path | None, typer.Option(help="keep sentence vectors here between runs (train_s then excludes embedding)")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print the result as one JSON object on stdout")] = False,
 ) -> None:
     """Train on --train, evaluate on --test: accuracy, in-scope accuracy, OOS recall/precision, macro F1."""
     train_rows, test_rows = read_jsonl(train_file), read_jsonl(test_file)
     with _progress() as progress:
-        clf = _classifier(features, encoder_dir, progress, EmbeddingClassifierConfig())
+        clf = _classifier(features, encoder_dir, progress, EmbeddingClassifierConfig(), embedding_cache)
         err.print(f"training on {len(train_rows)} examples ({features})")
         task = progress.add_task("predicting", total=len(test_rows))
         report = evaluate(clf, train_rows, test_rows, latency_samples=latency_samples,

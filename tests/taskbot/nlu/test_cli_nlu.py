@@ -102,3 +102,20 @@ async def test_train_registers_and_serves_the_tenant_model(files: tuple[Path, Pa
         assert load_serving(ctx, "nobody-else") is None
     finally:
         await ctx.close()
+
+
+def test_eval_with_embedding_cache_reuses_vectors(files: tuple[Path, Path], tiny_encoder_dir: Path, tmp_path: Path) -> None:
+    train, test = files
+    cache = tmp_path / "cache"
+    args = ["eval", "--train", str(train), "--test", str(test), "--encoder", str(tiny_encoder_dir),
+            "--embedding-cache", str(cache), "--latency-samples", "3", "--json"]
+    first = CliRunner().invoke(nlu_app, args)
+    assert first.exit_code == 0, first.output
+    files_after_first = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+    assert len(files_after_first) == 1
+    second = CliRunner().invoke(nlu_app, args)
+    assert second.exit_code == 0, second.output
+    keys = ("accuracy", "in_scope_accuracy", "oos_recall", "macro_f1")
+    assert [json.loads(second.stdout)[k] for k in keys] == [json.loads(first.stdout)[k] for k in keys]
+    # every text was cached by the first run: the second wrote nothing
+    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == files_after_first
