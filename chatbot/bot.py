@@ -170,7 +170,8 @@ class ChatBot:
         elif self._gen_task is None or not self._gen_task.done():
             status["chat.generation"] = "loading"
         elif self._generator() is None:
-            status["chat.generation"] = f"unavailable: {self._gen_error or self._gen_task.exception()!r}"
+            cause = self._gen_error or ("cancelled" if self._gen_task.cancelled() else repr(self._gen_task.exception()))
+            status["chat.generation"] = f"unavailable: {cause}"
         else:
             status["chat.generation"] = "ok"
         status["chat.retrieval"] = "ok" if not self._embedder_error else f"unavailable: {self._embedder_error}"
@@ -355,7 +356,7 @@ class ChatBot:
         trace.current().add(BotEvent(
             bot=self.name, step="retrieval.candidates",
             detail=f"threshold {cal.threshold if cal else '-'}",
-            data={"candidates": [c.as_json() for c in cands[:5]]},  # type: ignore[dict-item]
+            data={"candidates": [dict(c.as_json()) for c in cands[:5]]},  # type: ignore[misc]
         ))
         return cands[0] if cands else None
 
@@ -433,7 +434,7 @@ class ChatBot:
             async for delta in _bounded(generator.stream(messages, max_new_tokens=llm.max_new_tokens,
                                                          temperature=0.0, adapter=adapter,
                                                          time_budget_s=llm.time_budget_s), start + llm.time_budget_s):
-                text += delta
+                text = text + delta if sent else (text + delta).lstrip()
                 if guards.leaks_prompt(text, messages[0].content, lang):
                     problem = "prompt leakage"
                     break

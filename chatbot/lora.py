@@ -147,5 +147,5 @@ def build_random_adapter(base_dir: str | Path, out_dir: str | Path, *, seed: int
     )
     model = get_peft_model(base, config)
     out = Path(out_dir)
-    model.save_pretrained(out)
+    model.save_pretrained(str(out))
     return out

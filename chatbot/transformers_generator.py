@@ -310,7 +310,8 @@ class TransformersGenerator:
         model = AutoModelForCausalLM.from_pretrained(str(loc.directory), dtype=torch.float32, **kwargs)
         model.eval()
         eos: set[int] = set()
-        for value in (tok.eos_token_id, model.generation_config.eos_token_id, model.config.eos_token_id):
+        gen_eos = model.generation_config.eos_token_id if model.generation_config is not None else None
+        for value in (tok.eos_token_id, gen_eos, model.config.eos_token_id):
             if isinstance(value, int):
                 eos.add(value)
             elif isinstance(value, list):

@@ -7,7 +7,7 @@ import asyncio
 import json
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,16 @@ async def streamed(bot: ChatBot, t: Turn) -> tuple[list[str], Reply]:
     return deltas, final
 
 
+async def reply_when(bot: ChatBot, t: Turn, ok: Callable[[Reply], bool], timeout: float = 20.0) -> Reply:
+    """The first reply satisfying `ok`: change events reach the bot asynchronously."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reply, _, _ = await run(bot, t)
+        if ok(reply) or time.monotonic() > deadline:
+            return reply
+        await asyncio.sleep(0.2)
+
+
 def steps(rec: TraceRecorder) -> list[str]:
     return [e.step for e in rec.events if isinstance(e, BotEvent) and e.bot == "chat"]
 
@@ -85,10 +95,8 @@ async def test_tenant_pair_answered_by_retrieval_layer(bot: ChatBot, chat_ctx: A
     with chat_ctx.db.session() as s:
         s.add(ChatPair(tenant_id="t1", message="你们的吉祥物叫什么名字", reply="我们的吉祥物叫团团。", lang="zh"))
     await chat_ctx.redis.publish(chat_ctx.key("events", "chat-changed"), json.dumps({"tenant_id": "t1"}))
+    await reply_when(bot, turn("你们的吉祥物叫什么名字"), lambda r: r.text == "我们的吉祥物叫团团。")
     reply, rec, score = await run(bot, turn("你们的吉祥物叫什么名字"))
-    if reply.text != "我们的吉祥物叫团团。":  # the event may arrive after the turn: the tenant reloads once
-        await asyncio.sleep(0.5)
-        reply, rec, score = await run(bot, turn("你们的吉祥物叫什么名字"))
     assert reply.text == "我们的吉祥物叫团团。"
     assert 0.4 <= score <= 0.75
     assert "retrieval" in steps(rec)
@@ -182,16 +190,14 @@ async def test_promoted_lora_adapter_changes_reply_without_restart(
     registry = ModelRegistry(chat_ctx.settings, chat_ctx.db, chat_ctx.redis_sync())
     v1 = registry.register("t1", "chat-lora", tiny_adapter_dir, metrics={"score": 0.5})
     registry.promote(v1.id, "tester", force=True)
-    await asyncio.sleep(0.3)  # the promotion event reaches the bot's listener
-    tuned, _, _ = await run(bot, t)
-    assert tuned.text != base.text
+    tuned = await reply_when(bot, t, lambda r: v1.version in (r.source.model_version or ""))
     assert v1.version in (tuned.source.model_version or "")
+    assert tuned.text != base.text
 
     v2 = registry.register("t1", "chat-lora", build_random_adapter(tiny_chat_dir, tmp_path / "a2", seed=123),
                            metrics={"score": 0.6})
     registry.promote(v2.id, "tester", force=True)
-    await asyncio.sleep(0.3)
-    retuned, _, _ = await run(bot, t)
+    retuned = await reply_when(bot, t, lambda r: v2.version in (r.source.model_version or ""))
     assert v2.version in (retuned.source.model_version or "")
     assert retuned.text != tuned.text
 
