@@ -211,3 +211,31 @@ async def test_score_no_domains_for_tenant_is_zero(conv: Conversation) -> None:
     conv.tenant_id = "nobody"
     ex = await conv.say("我要退货")
     assert ex.score.score == 0.0 and ex.reply is None
+
+
+async def test_score_uses_registered_nlu_model_over_rules(task_ctx, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A model promoted for the tenant replaces the cold-start rules without a restart."""
+    from csbot.models.registry import ModelRegistry
+    from taskbot.nlu.rules import RuleIntentClassifier
+
+    bot = TaskBot()
+    await bot.load(task_ctx)
+    try:
+        conv = Conversation(task_ctx, bot, session_id="trained")
+        ex = await conv.say("我想把东西寄回去")  # no rule pattern covers this wording
+        assert ex.score.score < 0.3
+        model = tmp_path / "nlu"
+        RuleIntentClassifier({"request_return": ["寄回"]}).save(model)
+        registry = ModelRegistry(task_ctx.settings, task_ctx.db)
+        info = registry.register("demo", "nlu", model, metrics={"intent_f1": 0.9})
+        registry.promote(info.id, actor="test", force=True)
+        rt = await bot.runtime("demo")
+        assert rt is not None
+        rt.classifier_checked = 0.0  # do not wait for the periodic check
+        ex = await conv.say("我想把东西寄回去")
+        assert ex.score.score >= 0.5 and ex.reply is not None
+        assert ex.reply.source.task == "return_refund"
+        nlu = next(e for e in ex.trace.events if e.step == "nlu")  # type: ignore[union-attr]
+        assert nlu.data["classifier"] == "trained"
+    finally:
+        await bot.close()

@@ -121,3 +121,25 @@ async def test_task_changed_event_reloads_without_restart(ctx) -> None:  # type:
         assert set((await bot.runtime("acme")).dset.domains) == {"ping", "pong"}  # type: ignore[union-attr]
     finally:
         await bot.close()
+
+
+async def test_runtime_notices_edited_files_by_mtime(ctx, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import taskbot.bot as botmod
+
+    monkeypatch.setattr(botmod, "RELOAD_CHECK_S", 0.0)
+    tenant_dir = ctx.settings.data_dir / "tasks" / "acme"
+    tenant_dir.mkdir(parents=True)
+    path = tenant_dir / "ping.yml"
+    path.write_text(GOOD, encoding="utf-8")
+    bot = TaskBot()
+    await bot.load(ctx)
+    try:
+        assert set((await bot.runtime("acme")).dset.domains) == {"ping"}  # type: ignore[union-attr]
+        path.write_text(GOOD.replace("domain: ping", "domain: pong"), encoding="utf-8")
+        import os
+
+        st = path.stat()
+        os.utime(path, (st.st_atime, st.st_mtime + 5))  # a later mtime even on coarse clocks
+        assert set((await bot.runtime("acme")).dset.domains) == {"pong"}  # type: ignore[union-attr]
+    finally:
+        await bot.close()
