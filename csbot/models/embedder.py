@@ -140,18 +140,22 @@ class Embedder:
         prefixed = [prefix + t for t in texts]
         # sort by length so each batch pads little; results go back in input order
         order = sorted(range(len(prefixed)), key=lambda i: len(prefixed[i]), reverse=True)
-        with self._lock, torch.inference_mode():
+        with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
                 idx = order[start : start + self.batch_size]
-                batch = flag.tokenizer(
-                    [prefixed[i] for i in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_length,
-                    return_tensors="pt",
-                ).to(self.device)
-                hidden = flag.model(**batch, return_dict=True).last_hidden_state
-                pooled = flag.pooling(hidden, batch["attention_mask"])
+                # locked per batch, so a chat query waits for one batch of a long indexing job, not all of
+                # it; the tokenizer is inside the lock because a fast tokenizer is not safe across threads
+                # ("Already borrowed") when it sets its truncation and padding
+                with self._lock:
+                    batch = flag.tokenizer(
+                        [prefixed[i] for i in idx],
+                        padding=True,
+                        truncation=True,
+                        max_length=self.max_length,
+                        return_tensors="pt",
+                    ).to(self.device)
+                    hidden = flag.model(**batch, return_dict=True).last_hidden_state
+                    pooled = flag.pooling(hidden, batch["attention_mask"])
                 pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
                 out[idx] = pooled.cpu().numpy()
         return out
