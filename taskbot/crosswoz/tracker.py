@@ -167,6 +167,7 @@ class CrossWOZTracker:
         self.relax_skip_near = True
         self.relax_near_none = True
         self.name_own_question = True
+        self.new_search_clears_name = True
 
     def new(self) -> tuple[State, Context]:
         return empty_state(), Context()
@@ -252,6 +253,14 @@ class CrossWOZTracker:
         mentions = self.lexicon.find(text)
         target = self._target(text, ctx) or ctx.domain
         names = [m for m in mentions if m.kind.startswith("name:")]
+        noun = self._noun_target(text)
+        spans: dict[tuple[int, int], list[Mention]] = {}
+        for m in names:
+            spans.setdefault((m.start, m.end), []).append(m)
+        names = [
+            m for group in spans.values()
+            for m in ([x for x in group if x.kind == f"name:{noun}"] or group[:1] if len(group) > 1 else group)
+        ]
 
         # metro / taxi: from A to B
         bare = text
@@ -311,6 +320,10 @@ class CrossWOZTracker:
                 entity = self._entity_of(ctx.domain, state, ctx)
                 if entity:
                     state[tgt][f"周边{ctx.domain}"] = entity
+        # a new search in a domain forgets the place chosen there before
+        if self.new_search_clears_name and target in PLACES and _FIND.search(text) and constrained:
+            if not any(m.kind == f"name:{target}" for m in names):
+                state[target]["名称"] = ""
         # names said outright are the place asked about
         for m in names:
             if m.start in used:
