@@ -323,27 +323,39 @@ def pair_eval_cmd(pairs: Annotated[Path, typer.Option(exists=True, help="TSV q1,
 
 
 @app.command("calibrate")
-def calibrate_cmd(tenant: TenantOpt,
-                  queries: Annotated[Path, typer.Option(exists=True, help="Dev JSONL {query, expected}")],
+def calibrate_cmd(tenant: Annotated[list[str], typer.Option("--tenant", "-t", help="Tenant id (repeatable)")],
+                  queries: Annotated[list[Path], typer.Option(exists=True, help="Dev JSONL {query, expected}, one per --tenant")],
                   target_precision: Annotated[float, typer.Option(help="Answered precision to reach")] = 0.95,
                   write_default: Annotated[Path | None, typer.Option(
                       help="Also write the result as a shipped default calibration JSON")] = None,
                   as_json: JsonOpt = False) -> None:
-    """Fit the confidence model and pick the answer/suggest thresholds; stored for the tenant."""
-    from kbbot.calibrate import calibrate
+    """Fit the confidence model and pick the answer/suggest thresholds; stored for the tenant(s).
+
+    With several --tenant/--queries pairs one calibration is fitted on the pooled dev queries (how
+    the shipped default is made: Chinese and English dev sets together).
+    """
+    from kbbot.calibrate import calibrate_sets
     from kbbot.devsets import read_queries
     from kbbot.kb_store import KBStore
 
+    if len(tenant) != len(queries):
+        err.print("[red]give one --queries file per --tenant[/red]")
+        raise typer.Exit(2)
     with environment() as env:
-        _, kb = _tenant_kb(env, tenant)
-        qs = [_resolve_expected(q, kb) for q in read_queries(queries)]
+        sets = []
+        base = None
+        for t, qf in zip(tenant, queries, strict=True):
+            _, kb = _tenant_kb(env, t)
+            base = base or kb.calibration
+            sets.append((kb.matcher, [_resolve_expected(q, kb) for q in read_queries(qf)]))
+        assert base is not None
+        fitted_on = ", ".join(f"{t}:{q.name}" for t, q in zip(tenant, queries, strict=True))
         with progress_bar("calibrate") as bar:
-            cal = calibrate(kb.matcher, qs, kb.calibration, target_precision=target_precision,
-                            fitted_on=f"{queries.name} ({len(qs)} queries)", progress=bar)
-        KBStore(env.db).set_thresholds(tenant, cal.model_dump())
-        if env.redis is not None:  # make every process reload the tenant with the new thresholds
-            env.redis.publish(f"{env.settings.redis_prefix}:events:kb-changed",
-                              json.dumps({"tenant_id": tenant, "version": kb.version}))
+            cal = calibrate_sets(sets, base, target_precision=target_precision, fitted_on=fitted_on, progress=bar)
+        for t in tenant:
+            KBStore(env.db).set_thresholds(t, cal.model_dump())
+            if env.redis is not None:  # make every process reload the tenant with the new thresholds
+                env.redis.publish(f"{env.settings.redis_prefix}:events:kb-changed", json.dumps({"tenant_id": t}))
     if write_default is not None:
         write_default.write_text(json.dumps(cal.model_dump(), ensure_ascii=False, indent=2) + "\n")
     emit(cal.model_dump(), as_json)

@@ -153,3 +153,19 @@ async def test_concurrent_turns_share_one_load(bot: KBBot) -> None:
 def test_faq_item_validity_window() -> None:
     it = FaqItem(faq_id="x", question="q", answer="a", valid_from=100.0, valid_to=200.0)
     assert not it.live_at(50) and it.live_at(150) and not it.live_at(250)
+
+
+async def test_bot_answers_graph_questions(bot: KBBot, kb_ctx) -> None:  # type: ignore[no-untyped-def]
+    from kbbot.graph import store_graph
+    from tests.kbbot.test_graph import ALIASES, TRIPLES
+
+    store_graph(kb_ctx.db, T, TRIPLES, ALIASES)
+    await bot.reload(T)
+    score, reply = await ask(bot, "X1手机的保修期多久")
+    assert score.score >= 0.7 and reply.kind == ReplyKind.answer
+    assert reply.text == "小智 X1 手机的保修期：1年。"
+    score, reply = await ask(bot, "哪些耳机支持降噪")
+    assert reply.kind == ReplyKind.answer and "声浪 H1" in reply.text
+    # FAQ questions still go to the FAQ
+    _, reply = await ask(bot, "运费怎么算？")
+    assert reply.source.faq_id == "ship-fee"
