@@ -48,6 +48,7 @@ _ABOVE = re.compile(rf"({_NUM})\s*元\s*(?:以上|及以上|或以上|往上)")
 _BELOW = re.compile(rf"({_NUM})\s*元\s*(?:以下|及以下|或以下|以内|一下)")
 _RATING = re.compile(rf"(?:评分|评价|分数|打分)[^，。,？?！!\d]{{0,6}}({_NUM})\s*分?\s*(以上|及以上|或以上|往上|左右)?")
 _RATING2 = re.compile(rf"({_NUM})\s*分\s*(以上|及以上|或以上)")
+_RATING3 = re.compile(rf"(?:一个|一家|个|家)\s*({_NUM})\s*分()(?!钟)")
 _DURATION_RANGE = re.compile(rf"({_NUM}|半|一|两|二|三|四|五|六)\s*(?:个)?\s*(小时|天)?\s*(?:-|~|—|到|至|或)\s*({_NUM}|一|两|二|三|四|五|六)\s*(?:个)?\s*(小时|天)")
 _DURATION = re.compile(rf"({_NUM}|半|一|两|二|三|四|五|六|十二)\s*(?:个)?\s*(小时|天)")
 _CN_NUM = {"半": "0.5", "一": "1", "两": "2", "二": "2", "三": "3", "四": "4", "五": "5", "六": "6", "十二": "12"}
@@ -56,7 +57,7 @@ _HOTEL_TYPE = re.compile(r"(经济|舒适|高档|豪华)(型)?")
 _UNMET = re.compile(r"没有|抱歉|不好意思|对不起|不符合|没找到|没能|只有|只找到|最接近|但是|不过|其他条件|其它")
 _FREE = re.compile(r"免费|免票|不要钱|不收费|不花钱|没有门票|不要门票|无门票|不用门票|不需要门票")
 #: words of a search ("find me a ... that ..."), as opposed to a question about a known place
-_SEARCH = re.compile(r"找|推荐|预订|订一|选一|想去|想住|打算去|安排|介绍|有什么.{0,10}(?:景点|餐馆|酒店|地方)|有没有.{0,30}的(?:酒店|餐馆|餐厅|景点|地方)|有.{0,30}的(?:酒店|餐馆|餐厅|景点)吗|哪家|哪个|哪些.{0,10}(?:是|有)")
+_SEARCH = re.compile(r"找|推荐|预订|订一|选一|想去|想住|打算去|安排|介绍|有什么.{0,10}(?:景点|餐馆|酒店|地方)|有没有.{0,30}(?:酒店|餐馆|餐厅|景点|地方)|有.{0,30}的(?:酒店|餐馆|餐厅|景点)|哪家|哪个|哪些.{0,10}(?:是|有)")
 #: a yes/no question about a place already chosen ("这家酒店有会议室吗")
 _CHECK = re.compile(r"(?:这家|这个|该|它|他家|那家|(?:酒店|餐馆|餐厅|景点)的?)[^，。？?]{0,30}(?:是否|有没有|是不是|吗|(?<![什怎这那多要])么|\?|？)")
 #: asking what is near a place, not searching near it
@@ -114,7 +115,7 @@ def _n(x: str) -> str:
 
 
 def _rating(text: str) -> str | None:
-    m = _RATING.search(text) or _RATING2.search(text)
+    m = _RATING.search(text) or _RATING2.search(text) or _RATING3.search(text)
     if not m:
         return None
     value = _n(m.group(1))
@@ -251,7 +252,12 @@ class CrossWOZTracker:
                 state[ctx.domain][slot] = ""
         ctx.relax_near = False
         mentions = self.lexicon.find(text)
-        target = self._target(text, ctx) or ctx.domain
+        masked = text
+        for m in mentions:
+            if m.kind in ("facility", "dish"):
+                # "中式餐厅" is a hotel facility, not a restaurant being looked for
+                masked = masked[: m.start] + "某" * (m.end - m.start) + masked[m.end :]
+        target = self._target(masked, ctx) or ctx.domain
         names = [m for m in mentions if m.kind.startswith("name:")]
         noun = self._noun_target(text)
         spans: dict[tuple[int, int], list[Mention]] = {}
@@ -400,7 +406,7 @@ class CrossWOZTracker:
                     break
         r = _rating(text)
         if r:
-            m2 = _RATING.search(text) or _RATING2.search(text)
+            m2 = _RATING.search(text) or _RATING2.search(text) or _RATING3.search(text)
             assert m2 is not None
             dom = self._noun_target(_clause_around(text, m2.start(), m2.end())) or target
             if dom in PLACES:
