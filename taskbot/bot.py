@@ -222,6 +222,8 @@ class TaskBot:
             return Reply(text="", kind=ReplyKind.reject, source=Source(bot=self.name), failed=True)
         act = hint if isinstance(hint, UserAct) else await asyncio.to_thread(self.analyse, rt, turn)
         ts = load_task_state(state)
+        # a reload may have removed a task the conversation was in
+        ts.stack = [f for f in ts.stack if f.domain in rt.dset.domains]
         lang = turn_lang(turn, ts)
         ts.lang = lang
         out = _Out(lang, NLG(rt.dset), seed=turn.turn_id)
@@ -313,8 +315,8 @@ class TaskBot:
         elif interrupted and not upd.filled and not upd.pushed and not upd.resumed:
             out.say(dom, "resume", {"task_title": _title(dom, out.lang)})
         for name in upd.filled:
-            if name in frame.slots and not self._check_format(ts, frame, dom, name, out):
-                continue
+            if name in frame.slots:
+                self._check_format(ts, frame, dom, name, out)
         if not await self._lookups(rt, ts, frame, dom, out):
             return
         if any(name in frame.slots for name in upd.filled):
