@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -10,7 +11,7 @@ from sqlalchemy import select
 from csbot.storage.channels import Contact
 from csbot.storage.db import Database
 from csbot.storage.models import Conversation
-from csbot.types import JsonScalar
+from csbot.types import JsonScalar, Turn
 
 #: attribute names csbot itself writes on conversations
 RESERVED = frozenset({"locale"})
@@ -63,3 +64,11 @@ def turn_attributes(db: Database, tenant_id: str, user_id: str | None, session_i
         if conv_attrs:
             out.update(conv_attrs)
     return {k: v for k, v in out.items() if isinstance(v, (str, int, float, bool)) or v is None}
+
+
+async def with_contact_attributes(db: Database, turn: Turn) -> Turn:
+    """The turn with its user's contact and conversation attributes (the turn's own ones win)."""
+    attrs = await asyncio.to_thread(turn_attributes, db, turn.tenant_id, turn.user_id, turn.session_id)
+    if not attrs:
+        return turn
+    return turn.model_copy(update={"attributes": {**attrs, **turn.attributes}})

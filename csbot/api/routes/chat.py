@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from csbot.api.deps import ChatPrincipal, PipelineDep
 from csbot.api.schemas import ChatRequest, ChatResponse, ErrorBody
+from csbot.channels.contacts import with_contact_attributes
 from csbot.pipeline.pipeline import Delta, Pipeline, TurnResult
 from csbot.types import Turn
 
@@ -45,7 +46,7 @@ def check_length(req: ChatRequest, request_or_ws: Request | WebSocket) -> None:
 async def chat(req: ChatRequest, principal: ChatPrincipal, pipeline: PipelineDep, request: Request) -> ChatResponse:
     """Send one customer message and get the bot's reply."""
     check_length(req, request)
-    result = await pipeline.handle(make_turn(principal.tenant_id, req))
+    result = await pipeline.handle(await with_contact_attributes(pipeline.ctx.db, make_turn(principal.tenant_id, req)))
     return to_response(result, req.session_id)
 
 
@@ -59,7 +60,7 @@ async def chat_stream(req: ChatRequest, principal: ChatPrincipal, pipeline: Pipe
                       request: Request) -> StreamingResponse:
     """Like `/v1/chat`, streamed as Server-Sent Events: `delta` {text} events, then `final` {ChatResponse}."""
     check_length(req, request)
-    turn = make_turn(principal.tenant_id, req)
+    turn = await with_contact_attributes(pipeline.ctx.db, make_turn(principal.tenant_id, req))
 
     async def events() -> AsyncIterator[str]:
         async for item in pipeline.run(turn, stream=True):
@@ -73,7 +74,8 @@ async def chat_stream(req: ChatRequest, principal: ChatPrincipal, pipeline: Pipe
 
 
 async def run_ws_turn(ws: WebSocket, pipeline: Pipeline, tenant_id: str, req: ChatRequest) -> None:
-    async for item in pipeline.run(make_turn(tenant_id, req), stream=True):
+    turn = await with_contact_attributes(pipeline.ctx.db, make_turn(tenant_id, req))
+    async for item in pipeline.run(turn, stream=True):
         if isinstance(item, Delta):
             await ws.send_json({"type": "delta", "text": item.text})
         else:

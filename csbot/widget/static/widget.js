@@ -121,7 +121,9 @@
   var root = host.attachShadow({ mode: "open" });
   var style = el("style");
   style.textContent = [
-    ":host{all:initial !important;position:fixed !important;z-index:2147483000 !important;bottom:20px;" + cfg.position + ":20px;}",
+    // `all: initial !important` shields the host element from the page's rules, so every other
+    // property of :host must be !important too to win over it
+    ":host{all:initial !important;position:fixed !important;z-index:2147483000 !important;bottom:20px !important;" + cfg.position + ":20px !important;}",
     ".w{--accent:" + cfg.color + ";font:14px/1.5 -apple-system,BlinkMacSystemFont,'Segoe UI','PingFang SC','Microsoft YaHei',sans-serif;color:#1f2328;}",
     ".w *{box-sizing:border-box;font:inherit;}",
     "button{all:unset;cursor:pointer;box-sizing:border-box;}",
@@ -151,7 +153,7 @@
     ".foot{display:flex;gap:8px;padding:10px;border-top:1px solid #d0d7de;background:#fff;}",
     "textarea{flex:1;resize:none;border:1px solid #d0d7de;border-radius:8px;padding:8px;height:40px;max-height:120px;color:#1f2328;background:#fff;}",
     ".send{background:var(--accent);color:#fff;border-radius:8px;padding:0 14px;display:flex;align-items:center;}",
-    "@media (max-width:480px){:host{bottom:12px;" + cfg.position + ":12px;} .w.open .panel{position:fixed;inset:0;width:100vw;height:100vh;max-height:none;border-radius:0;}}"
+    "@media (max-width:480px){:host{bottom:12px !important;" + cfg.position + ":12px !important;} .w.open .panel{position:fixed;inset:0;width:100vw;height:100vh;max-height:none;border-radius:0;}}"
   ].join("\n");
 
   var wrap = el("div", { class: "w", part: "widget" });

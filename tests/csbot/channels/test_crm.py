@@ -181,3 +181,13 @@ def test_widget_settings_admin(client: TestClient, api_key: str, db: Database) -
                        headers={"Origin": "https://new.example"}).status_code == 200
     no_admin = {"Authorization": f"Bearer {create_api_key(db, 'acme', scopes=['crm'])}"}
     assert client.get("/v1/crm/widget-settings", headers=no_admin).status_code == 403
+
+
+def test_contact_attribute_drives_a_routing_rule_on_the_chat_api(client: TestClient, api_key: str) -> None:
+    """`vip_handoff` set by the CRM sends that user's next message straight to a person."""
+    h = {"Authorization": f"Bearer {api_key}"}
+    # (not a cacheable FAQ: the spine's answer cache runs before the routing rules)
+    assert chat(client, h, "vip-a", "你好", user_id="vip-9")["kind"] != "handoff"
+    client.patch("/v1/crm/contacts/vip-9", json={"attributes": {"vip_handoff": True}}, headers=h)
+    assert chat(client, h, "vip-b", "你好", user_id="vip-9")["kind"] == "handoff"
+    assert chat(client, h, "vip-c", "你好", user_id="someone-else")["kind"] != "handoff"
