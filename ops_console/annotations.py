@@ -51,8 +51,6 @@ class AnnotationCreate(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> AnnotationCreate:
-        if self.turn_id is None and not (self.query or "").strip():
-            raise ValueError("give turn_id or query")
         needed = {"intent": self.intent, "faq": self.faq_id, "reply": self.reply}.get(self.kind, "ok")
         if not (needed or "").strip():
             raise ValueError(f"a {self.kind} annotation needs its correction "
@@ -111,6 +109,8 @@ class AnnotationService:
     def create(self, tenant_id: str, actor: str, data: AnnotationCreate) -> AnnotationPublic:
         """Store a correction; a second correction of the same turn and kind becomes its next version."""
         query, lang, bot_output, conv_id = (data.query or "").strip(), data.lang, {}, None
+        if data.turn_id is None and not query:
+            raise AnnotationError("give the turn_id of the turn to correct, or the query of a new example")
         with self.db.session() as s:
             if data.turn_id is not None:
                 turn = s.get(TurnLog, data.turn_id)

@@ -146,19 +146,22 @@ async def export_set(body: ExportRequest, ident: OperatorDep, request: Request) 
 
 
 def _add_similar_question(request: Request, ident: OperatorIdentity, ann: AnnotationPublic) -> None:
-    """A FAQ fix adds the user's wording as a similar question of the right item (KB draft), when the KB
-    bot is installed; the operator publishes the draft from the Knowledge tab."""
+    """A FAQ fix adds the user's wording as a similar question of the right item in the KB draft (through
+    the KB bot's store); the operator publishes the draft from the Knowledge tab or a kb-index job."""
     try:
         from kbbot.kb_store import KBStore
     except ImportError:
         return
     ctx = _ctx(request)
     store = KBStore(ctx.db)
-    add = getattr(store, "add_similar_question", None)
-    if add is not None:
-        add(ident.tenant_id, str(ann.correction["faq_id"]), ann.query)
-        audit.record(ctx.db, ident.tenant_id, ident.username, "kb.similar_question", str(ann.correction["faq_id"]),
-                     {"question": ann.query})
+    faq_id = str(ann.correction["faq_id"])
+    item = store.draft_item(ident.tenant_id, faq_id)
+    if item is None:
+        raise NotFound(f"no FAQ item {faq_id} in the draft of tenant {ident.tenant_id}")
+    if ann.query in item.similar or ann.query == item.question:
+        return
+    store.upsert_item(ident.tenant_id, item.model_copy(update={"similar": [*item.similar, ann.query]}))
+    audit.record(ctx.db, ident.tenant_id, ident.username, "kb.similar_question", faq_id, {"question": ann.query})
 
 
 # --- training jobs -------------------------------------------------------------------------------

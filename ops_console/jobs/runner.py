@@ -7,6 +7,7 @@ around it (status transitions, timings, errors) so a job module holds only its t
 from __future__ import annotations
 
 import logging
+import resource
 import time
 import traceback
 from collections.abc import Callable
@@ -151,6 +152,7 @@ def run_job(job: JobContext, fn: Callable[[JobContext], JobResult]) -> str:
         row.status, row.started_at = "running", time.time()
     job.log(f"started {job.kind} for tenant {job.tenant_id} on {job.device} (batch {job.batch_size})")
     start = time.perf_counter()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     try:
         result = fn(job)
         job.check_cancel()  # a cancel that arrived after the last step still wins over "succeeded"
@@ -166,7 +168,11 @@ def run_job(job: JobContext, fn: Callable[[JobContext], JobResult]) -> str:
              finished_at=time.time())
         return "failed"
     elapsed = round(time.perf_counter() - start, 2)
-    payload = {"version_id": result.version_id, "metrics": result.metrics, "seconds": elapsed, **result.detail}
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = round(after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime, 1)
+    payload = {"version_id": result.version_id, "metrics": result.metrics, "seconds": elapsed, "cpu_seconds": cpu_s,
+               # the worker process's peak resident memory so far (an upper bound for this job)
+               "peak_rss_mb": round(after.ru_maxrss / 1024, 1), **result.detail}
     job.log(f"succeeded in {elapsed}s" + (f": candidate {result.version_id}" if result.version_id else ""))
     _set(job.db, job.job_id, status="succeeded", progress=1.0, result=payload, finished_at=time.time())
     return "succeeded"

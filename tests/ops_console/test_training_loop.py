@@ -45,13 +45,14 @@ def test_sft_then_dpo_adapter_changes_the_served_reply_after_promotion(server: S
     assert sft["n_examples"] == 2 and Path(sft["path"]).exists()
     first = sft["records"][0]["messages"]
     assert [m["role"] for m in first] == ["system", "user", "assistant"]
-    assert first[1]["content"] == EXAMPLES[0][0] and first[2]["content"] == EXAMPLES[0][1]
+    # the prompt is the text the bot saw (normalised: lower case), in the ChatBot's own persona
+    assert first[1]["content"] == EXAMPLES[0][0].lower() and first[2]["content"] == EXAMPLES[0][1]
     dpo = httpx.post(f"{url}/v1/annotations/export", headers=bearer(annotator), json={"kind": "dpo"}).json()
     assert dpo["records"][0]["chosen"] == [{"role": "assistant", "content": EXAMPLES[0][1]}]
     assert dpo["records"][0]["rejected"] == [{"role": "assistant", "content": bot_reply}]
     lf = httpx.post(f"{url}/v1/annotations/export", headers=bearer(annotator),
                     json={"kind": "dpo", "format": "llamafactory"}).json()
-    assert lf["records"][0]["instruction"] == EXAMPLES[0][0] and lf["records"][0]["rejected"] == bot_reply
+    assert lf["records"][0]["instruction"] == EXAMPLES[0][0].lower() and lf["records"][0]["rejected"] == bot_reply
     info = json.loads((Path(lf["path"]).parent / "dataset_info.json").read_text())
     assert info[Path(lf["path"]).stem]["ranking"] is True
 

@@ -1,0 +1,1 @@
+"""The Gradio operator console, mounted at /console in the csbot server."""
