@@ -282,6 +282,13 @@ class TaskBot:
         upd = self.tracker.update(ts, act, dset, state.turns, MIN_INTENT)
         frame = ts.active
         if frame is None:
+            shared = self._remember_shared(ts, act, dset, state.turns)
+            if shared and out.nlg.has(None, "which_task"):
+                # an order number without a wish: keep it for the task the user picks next
+                out.say(None, "which_task", shared)
+                out.suggestions = [_title(d, out.lang) for d in dset.domains.values()]
+                out.kind = ReplyKind.suggestions
+                return
             out.say(None, "nothing_to_cancel", {})
             out.kind = ReplyKind.answer
             out.failed = True
@@ -398,6 +405,15 @@ class TaskBot:
         out.say(dom, name, {**variables, "status": res.status})
         out.kind = ReplyKind.answer
         return True
+
+    def _remember_shared(self, ts: TaskState, act: UserAct, dset: DomainSet, turn_no: int) -> dict[str, object]:
+        shared_names = {n for d in dset.domains.values() for n, sl in d.slots.items() if sl.shared}
+        found: dict[str, object] = {}
+        for sv in act.slots:
+            if sv.name in shared_names:
+                ts.shared[sv.name] = SlotFill(value=sv.value, turn=turn_no, raw=sv.raw)
+                found[sv.name] = sv.value
+        return found
 
     def _invalid(self, ts: TaskState, frame: Frame, dom: TaskDomain, name: str, value: str, out: _Out, lookup: bool = False) -> None:
         slot = dom.slots[name]
@@ -516,8 +532,12 @@ class _Out:
 
 def turn_lang(turn: Turn, ts: TaskState) -> str:
     """The turn's language; a bare number or email keeps the language the task was started in."""
-    if turn.locale or not ts.lang:
+    if turn.locale:
         return turn.lang
+    if not ts.lang:
+        letters = re.sub(r"\S+@\S+", "", turn.text)
+        # nothing to tell the language by (a bare order number): Chinese first
+        return turn.lang if any(ch.isalpha() for ch in letters) else "zh"
     if ts.lang == "zh":
         words = re.sub(r"\S+@\S+", "", turn.text).split()
         return "en" if len(words) >= 3 and turn.lang == "en" else "zh"
@@ -585,6 +605,9 @@ def _score(act: UserAct, ts: TaskState, dset: DomainSet) -> tuple[float, str]:
     frame = ts.active
     if frame is None:
         if act.domain is None or act.intent_confidence < MIN_INTENT:
+            shared = {n for d in dset.domains.values() for n, sl in d.slots.items() if sl.shared}
+            if any(s.name in shared for s in act.slots) and not act.question:
+                return 0.5, "a value (order number) without a task: ask which task"
             return 0.05, "no task intent"
         if act.question and not act.slots:
             return round(min(0.65, act.intent_confidence), 3), f"task intent {act.intent} asked as a question"

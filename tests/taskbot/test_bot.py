@@ -239,3 +239,14 @@ async def test_score_uses_registered_nlu_model_over_rules(task_ctx, tmp_path) ->
         assert nlu.data["classifier"] == "trained"
     finally:
         await bot.close()
+
+
+async def test_reply_order_number_alone_asks_which_task_and_keeps_it(conv: Conversation, shop) -> None:  # type: ignore[no-untyped-def]
+    ex = await conv.say("2026110003")
+    assert ex.reply is not None and ex.reply.kind is ReplyKind.suggestions
+    assert "2026110003" in ex.reply.text
+    assert "物流查询" in [s.text for s in ex.reply.suggestions]
+    assert (await conv.state()).active_bot is None
+    ex = await conv.say("物流查询")  # the chosen task uses the number given before
+    assert ex.reply is not None and ex.reply.kind is ReplyKind.answer and "运单号" in ex.reply.text
+    assert called(shop, "GET", "/api/logistics/2026110003")
