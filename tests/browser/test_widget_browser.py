@@ -187,3 +187,32 @@ def test_mobile_width_and_keyboard(browser: Any, installation: Installation) -> 
         assert not panel.is_visible()
     finally:
         context.close()
+
+
+def test_handoff_survives_a_server_restart(page: Any, installation: Installation) -> None:
+    """Runs last (it restarts the shared server): the widget reconnects, misses nothing, repeats nothing."""
+    frames = open_shop(page, installation)
+    page.locator(f"{W} .human").click()
+    wait_frame(page, frames, lambda f: f["type"] == "status" and f["status"] == "handoff")
+    op = installation.operator_headers()
+    session_id = wait_frame(page, frames, lambda f: f["type"] == "ready")["session_id"]
+    queue = httpx.get(f"{installation.api_base}/v1/operator/queue", headers=op, timeout=30).json()["waiting"]
+    conv = next(q["conversation_id"] for q in queue if q["session_id"] == session_id)
+    httpx.post(f"{installation.api_base}/v1/operator/conversations/{conv}/accept", headers=op, timeout=30)
+    first = httpx.post(f"{installation.api_base}/v1/operator/conversations/{conv}/messages",
+                       json={"text": "我先帮您查一下订单"}, headers=op, timeout=30).json()
+    page.locator(f"{W} [data-id='{first['id']}']").wait_for(timeout=30_000)
+
+    installation.stop_api()
+    page.locator(f"{W} .notice").wait_for(state="visible", timeout=30_000)
+    installation.start_api()
+    # written while the widget may still be waiting to reconnect: it arrives live or by the seq catch-up
+    second = httpx.post(f"{installation.api_base}/v1/operator/conversations/{conv}/messages",
+                        json={"text": "查到了，明天送达"}, headers=op, timeout=60).json()
+    page.locator(f"{W} [data-id='{second['id']}']").wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)
+    ids = [el.get_attribute("data-id") for el in page.locator(f"{W} [data-id]").all()]
+    assert len(ids) == len(set(ids)), "no message shown twice"
+    texts = page.locator(f"{W} .msg.operator .bubble").all_inner_texts()
+    assert texts == ["我先帮您查一下订单", "查到了，明天送达"]
+    assert "小美" in page.locator(f"{W} .sub").inner_text(), "still shows who answers"

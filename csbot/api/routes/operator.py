@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ConfigDict, Field
 
 from csbot.api.deps import AgentDep, CtxDep, OperatorDep
@@ -14,6 +15,7 @@ from csbot.channels import handoff, operators
 from csbot.channels.live import messages_after
 from csbot.channels.ratelimit import Limit, hit
 from csbot.channels.setup import settings_of
+from csbot.events import channel as events_channel
 
 router = APIRouter(prefix="/v1/operator", tags=["operator"])
 
@@ -208,3 +210,40 @@ async def close(conversation_id: str, ident: AgentDep, ctx: CtxDep) -> Conversat
     except handoff.HandoffError as exc:
         raise _raise(exc) from exc
     return ConversationState(conversation_id=conv.id, status=conv.status, operator=conv.operator)
+
+
+@router.websocket("/ws")
+async def operator_events(ws: WebSocket) -> None:
+    """Live conversation events of the operator's tenant (`?token=<operator token>`), for consoles:
+    every `{"id", "type", "tenant_id", "at", "data"}` event as published (see docs/integration.md),
+    so a console refreshes its queue and open conversations without polling."""
+    ident = operators.verify_operator_token(ws.app.state.settings, ws.query_params.get("token", ""))
+    if ident is None:
+        await ws.close(code=4401, reason="invalid or expired operator token")
+        return
+    ctx = ws.app.state.ctx
+    await ws.accept()
+    pubsub = ctx.redis.pubsub()
+    await pubsub.subscribe(events_channel(ctx))
+
+    async def relay() -> None:
+        async for msg in pubsub.listen():
+            if msg.get("type") != "message":
+                continue
+            try:
+                event = json.loads(msg["data"])
+            except ValueError:
+                continue
+            if event.get("tenant_id") == ident.tenant_id:
+                await ws.send_text(msg["data"])
+
+    task = asyncio.create_task(relay())
+    try:
+        while True:  # the client only keeps the socket open (and may send pings)
+            if await ws.receive_text() == "ping":
+                await ws.send_text('{"type": "pong"}')
+    except WebSocketDisconnect:
+        pass
+    finally:
+        task.cancel()
+        await pubsub.aclose()

@@ -123,3 +123,34 @@ def test_close_by_operator(client: TestClient, operator_user: dict[str, str]) ->
         assert client.post(f"/v1/operator/conversations/{conv_id}/close", headers=op).json()["status"] == "closed"
         assert until(ws, "status")["status"] == "closed"
     assert client.get("/v1/operator/queue", headers=op).json()["waiting"] == []
+
+
+def test_operator_event_socket_sees_its_tenant_only(client: TestClient, db: Database, settings: Settings,
+                                                    operator_user: dict[str, str]) -> None:
+    import redis
+    from starlette.websockets import WebSocketDisconnect
+
+    from tests.conftest import REDIS_URL
+
+    token = client.post("/v1/operator/login", json=operator_user).json()["token"]
+    try:
+        with client.websocket_connect("/v1/operator/ws?token=bad") as bad:
+            bad.receive_text()
+        raise AssertionError("accepted a bad token")
+    except WebSocketDisconnect as exc:
+        assert exc.code == 4401
+    s = session(client)
+    with client.websocket_connect(f"/v1/operator/ws?token={token}") as ops:
+        ops.send_text("ping")
+        assert json.loads(ops.receive_text())["type"] == "pong"
+        r = redis.Redis.from_url(REDIS_URL)
+        r.publish(f"{settings.redis_prefix}:events:conversation",
+                  json.dumps({"id": "x", "type": "handoff.requested", "tenant_id": "other", "at": 0, "data": {}}))
+        r.close()
+        with client.websocket_connect(f"/v1/widget/ws?token={s['token']}", headers={"Origin": SHOP_ORIGIN}) as ws:
+            until(ws, "ready")
+            ws.send_text(json.dumps({"type": "handoff"}))
+            until(ws, "status")
+        seen = [json.loads(ops.receive_text()) for _ in range(2)]
+    assert [e["type"] for e in seen] == ["message.created", "handoff.requested"]
+    assert all(e["tenant_id"] == "acme" for e in seen)
