@@ -9,10 +9,12 @@ size (doubling the latency of the one-query calls that dominate chat traffic) an
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +41,29 @@ def dir_version(model_dir: Path) -> str:
         st = path.stat()
         h.update(f"{path.relative_to(model_dir)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     return f"{model_dir.name}-{h.hexdigest()[:12]}"
+
+
+@contextlib.contextmanager
+def _quiet_known_load_warnings() -> Iterator[None]:
+    """Silence two harmless transformers warnings while loading, so they do not alarm operators:
+    the unused BERT pooler "newly initialized" (e5 has no pooler, mean pooling is used) and 4.57.x's
+    `fix_mistral_regex` notice, which it prints for every local tokenizer (it concerns Mistral only)."""
+    # tensor_parallel too: transformers 4.57 verifies (and warns about) a TP plan whenever the
+    # modeling_utils logger is set to WARNING or above
+    names = (
+        "transformers.modeling_utils",
+        "transformers.tokenization_utils_base",
+        "transformers.integrations.tensor_parallel",
+    )
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def set_torch_threads(threads: int) -> None:
@@ -95,17 +120,18 @@ class Embedder:
         set_torch_threads(self.torch_threads)
         from FlagEmbedding import FlagModel
 
-        flag = FlagModel(
-            str(self.model_dir),
-            query_instruction_for_retrieval=QUERY_PREFIX,
-            passage_instruction_for_retrieval=PASSAGE_PREFIX,
-            pooling_method="mean",
-            devices=self.device,
-            use_fp16=False,
-            batch_size=self.batch_size,
-            query_max_length=self.max_length,
-            passage_max_length=self.max_length,
-        )
+        with _quiet_known_load_warnings():
+            flag = FlagModel(
+                str(self.model_dir),
+                query_instruction_for_retrieval=QUERY_PREFIX,
+                passage_instruction_for_retrieval=PASSAGE_PREFIX,
+                pooling_method="mean",
+                devices=self.device,
+                use_fp16=False,
+                batch_size=self.batch_size,
+                query_max_length=self.max_length,
+                passage_max_length=self.max_length,
+            )
         assert flag.model is not None
         flag.model.to(self.device)
         flag.model.eval()
