@@ -37,7 +37,7 @@ class AppContext:
             db=db,
             redis=redis,
             states=StateStore(db, redis, settings.redis_prefix),
-            models=ModelHub(settings),
+            models=ModelHub(settings, db),
             milvus_uri=milvus_uri if milvus_uri is not None else settings.milvus_uri,
         )
 
