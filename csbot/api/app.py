@@ -19,8 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import csbot
 from csbot.api.limits import BodySizeLimit
-from csbot.api.routes import chat, conversations, health
-from csbot.api.routes import crm, operator, webhooks, widget
+from csbot.api.routes import chat, conversations, crm, health, operator, webhooks, widget
 from csbot.bots import BotRegistry
 from csbot.channels.setup import install as install_channels
 from csbot.config import Settings

@@ -10,8 +10,8 @@ class ChannelSettings(BaseSettings):
 
     #: messages a widget visitor may send per minute (0 = unlimited)
     visitor_messages_per_min: int = 20
-    #: widget sessions one client address may open per minute
-    sessions_per_min: int = 30
+    #: widget sessions (page loads) one client address may open per minute; offices share one address
+    sessions_per_min: int = 120
     #: requests per minute per API key, on every API-key endpoint (0 = unlimited)
     api_key_requests_per_min: int = 600
     #: failed operator sign-ins per user per 5 minutes before refusing

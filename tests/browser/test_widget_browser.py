@@ -160,6 +160,7 @@ def test_operator_message_during_handoff_appears_live(page: Any, installation: I
     msg = page.locator(f"{W} .msg.operator[data-id='{r.json()['id']}']")
     msg.wait_for(timeout=30_000)
     assert "小美" in msg.locator(".who").inner_text() and "请问有什么可以帮您" in msg.inner_text()
+    page.screenshot(path=str(SCREENSHOTS / "widget-handoff.png"))
     # the bot stays silent while the operator answers
     ask(page, FAQ)
     silent = wait_frame(page, frames, lambda f: f["type"] == "reply", timeout=120)

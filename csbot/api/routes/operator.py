@@ -222,6 +222,10 @@ async def operator_events(ws: WebSocket) -> None:
         await ws.close(code=4401, reason="invalid or expired operator token")
         return
     ctx = ws.app.state.ctx
+    user = await asyncio.to_thread(operators.get_user, ctx.db, ident.user_id)
+    if user is None or user.disabled:
+        await ws.close(code=4401, reason="this console account is disabled or deleted")
+        return
     await ws.accept()
     pubsub = ctx.redis.pubsub()
     await pubsub.subscribe(events_channel(ctx))
