@@ -365,7 +365,10 @@ def calibrate_cmd(tenant: Annotated[list[str], typer.Option("--tenant", "-t", he
 def devset_cmd(kind: Annotated[str, typer.Argument(help="lcqmc | bq | oppo | banking77")],
                out_dir: Annotated[Path, typer.Option(help="Where to write faq.jsonl and queries.jsonl")],
                data_dir: Annotated[Path, typer.Option(help="The shared data folder")] = Path("/work/shared/data"),
-               split: Annotated[str, typer.Option(help="dev | train")] = "dev") -> None:
+               split: Annotated[str, typer.Option(help="dev | train")] = "dev",
+               max_similar: Annotated[int, typer.Option(help="Similar questions per intent item")] = 50,
+               max_queries: Annotated[int | None, typer.Option(help="Keep the first N in-domain queries")] = None,
+               ) -> None:
     """Build an FAQ + queries retrieval set from the shared pair/intent files (see kbbot/devsets.py)."""
     from kbbot.devsets import clinc_oos, faq_from_intents, faq_from_pairs, read_pairs, write_queries
     from kbbot.faq_io import write_file
@@ -373,7 +376,8 @@ def devset_cmd(kind: Annotated[str, typer.Argument(help="lcqmc | bq | oppo | ban
     out_dir.mkdir(parents=True, exist_ok=True)
     if kind == "banking77":
         items, qs = faq_from_intents(data_dir / "banking77/train.jsonl", data_dir / f"banking77/{split}.jsonl",
-                                     clinc_oos(data_dir / f"clinc150/{split}.jsonl"))
+                                     clinc_oos(data_dir / f"clinc150/{split}.jsonl"), max_similar=max_similar,
+                                     max_queries=max_queries)
     else:
         ood_from = "bq" if kind != "bq" else "lcqmc"
         ood = [a for a, _, _ in read_pairs(data_dir / ood_from / f"{split}.tsv")]

@@ -69,7 +69,7 @@ def faq_from_pairs(pairs: list[tuple[str, str, int]], ood: list[str], *, n_ood: 
 
 
 def faq_from_intents(train: Path, dev: Path, ood: list[str], *, max_similar: int = 50,
-                     n_ood: int | None = None, seed: int = 13) -> tuple[list[FaqItem], list[EvalQuery]]:
+                     n_ood: int | None = None, max_queries: int | None = None, seed: int = 13) -> tuple[list[FaqItem], list[EvalQuery]]:
     by_intent: dict[str, list[str]] = defaultdict(list)
     for line in train.read_text(encoding="utf-8").splitlines():
         if line.strip():
@@ -88,6 +88,9 @@ def faq_from_intents(train: Path, dev: Path, ood: list[str], *, max_similar: int
             if rec["intent"] in by_intent and rec["text"] not in seen:
                 queries.append(EvalQuery(query=rec["text"], expected=rec["intent"]))
     rng = random.Random(seed)
+    if max_queries is not None:
+        rng.shuffle(queries)
+        queries = queries[:max_queries]
     pool = sorted(set(ood))
     rng.shuffle(pool)
     n = n_ood if n_ood is not None else max(1, len(queries) // 4)
