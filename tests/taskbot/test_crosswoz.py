@@ -23,6 +23,11 @@ def tracker() -> CrossWOZTracker:
     return CrossWOZTracker(Lexicon.from_dir())
 
 
+@pytest.fixture(scope="module")
+def dialogues() -> dict[str, dict]:  # type: ignore[type-arg]
+    return load_dialogues(DATA)
+
+
 @pytest.mark.parametrize(
     ("user", "domain", "slot", "value"),
     [
@@ -79,17 +84,16 @@ def test_split_of_is_stable_and_roughly_one_fifth_dev() -> None:
     assert 300 < len(dev) < 500
 
 
-def test_score_perfect_tracker_gets_one(tracker: CrossWOZTracker) -> None:
-    dialogues = dict(list(load_dialogues(DATA).items())[:3])
-    pairs = track(dialogues, tracker)
+def test_score_perfect_tracker_gets_one(tracker: CrossWOZTracker, dialogues) -> None:  # type: ignore[no-untyped-def]
+    three = dict(list(dialogues.items())[:3])
+    pairs = track(three, tracker)
     for p in pairs:
         p.predicted = p.gold
     report = score(pairs, 3)
     assert report.joint_accuracy == 1.0 and report.slot_accuracy == 1.0 and report.slot_f1 == 1.0
 
 
-def test_dst_eval_cli_prints_json_figures(tmp_path: Path) -> None:
-    dialogues = load_dialogues(DATA)
+def test_dst_eval_cli_prints_json_figures(tmp_path: Path, dialogues) -> None:  # type: ignore[no-untyped-def]
     small = {k: dialogues[k] for k in list(dialogues)[:25]}
     path = tmp_path / "small.json.zip"
     with zipfile.ZipFile(path, "w") as zf:
@@ -104,8 +108,8 @@ def test_dst_eval_cli_prints_json_figures(tmp_path: Path) -> None:
     assert set(report) >= {"n_turns", "joint_accuracy", "slot_accuracy", "slot_f1"}
 
 
-def test_gold_state_leaves_out_selected_results() -> None:
-    d = next(iter(load_dialogues(DATA).values()))
+def test_gold_state_leaves_out_selected_results(dialogues) -> None:  # type: ignore[no-untyped-def]
+    d = next(iter(dialogues.values()))
     sys_turn = next(m for m in d["messages"] if m["role"] == "sys")
     g = gold_state(sys_turn["sys_state_init"])
     assert all("selectedResults" not in slots for slots in g.values())
