@@ -14,7 +14,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from csbot.trace import current
 from csbot.types import BotEvent, BotScore, JsonValue, Reply, ReplyKind, Source, Suggestion, Turn
@@ -242,7 +242,7 @@ class TaskBot:
                 bot=self.name,
                 step="dst",
                 detail=out.kind.value,
-                data={"stack": [f.domain for f in ts.stack], "slots": top.values() if top else {}, "failures": top.failures if top else 0},
+                data=cast(dict[str, JsonValue], {"stack": [f.domain for f in ts.stack], "slots": top.values() if top else {}, "failures": top.failures if top else 0}),
             )
         )
         return Reply(
@@ -299,7 +299,7 @@ class TaskBot:
             BotEvent(
                 bot=self.name,
                 step="dst.update",
-                data={"pushed": upd.pushed, "resumed": upd.resumed, "filled": upd.filled, "corrected": upd.corrected, "carried": upd.carried},
+                data=cast(dict[str, JsonValue], {"pushed": upd.pushed, "resumed": upd.resumed, "filled": upd.filled, "corrected": upd.corrected, "carried": upd.carried}),
             )
         )
         if upd.resumed:
@@ -424,7 +424,7 @@ class TaskBot:
         frame.requested = name
         check = slot.validation
         texts = (check.lookup_message if lookup and check and check.lookup_message else None) or (check.message if check else None)
-        variables = {**_vars(frame), "value": value, "slot_label": slot.label.get(out.lang, name)}
+        variables = {**_vars(frame), "value": value, "slot_label": slot.label.get(out.lang, name)}  # type: ignore[call-overload]
         if texts:
             out.say(dom, None, variables, prompt=texts)
         else:
@@ -437,7 +437,7 @@ class TaskBot:
         slot = dom.slots[name]
         frame.failures += 1
         check = slot.validation
-        variables = {**_vars(frame), "value": text, "slot_label": slot.label.get(out.lang, name)}
+        variables = {**_vars(frame), "value": text, "slot_label": slot.label.get(out.lang, name)}  # type: ignore[call-overload]
         if check and check.message:
             out.say(dom, None, variables, prompt=check.message)
         else:

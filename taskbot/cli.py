@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -180,7 +180,8 @@ def _slot_reader(tenant: str):  # type: ignore[no-untyped-def]
             task = state.bots.get("task")
             if not isinstance(task, dict) or not task.get("stack"):
                 return {}
-            return {k: v["value"] for k, v in task["stack"][-1].get("slots", {}).items()}
+            top = cast(dict[str, Any], cast(list[Any], task["stack"])[-1])
+            return {k: v["value"] for k, v in top.get("slots", {}).items()}
 
         return asyncio.run(go())
 

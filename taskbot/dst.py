@@ -172,13 +172,12 @@ class StateTracker:
                 ts.stack.append(ts.stack.pop(idx))
                 upd.resumed = act.domain
             else:
-                frame = Frame(domain=act.domain, started_turn=turn_no)
-                dom = dset.domains[act.domain]
-                for name, slot in dom.slots.items():
+                new = Frame(domain=act.domain, started_turn=turn_no)
+                for name, slot in dset.domains[act.domain].slots.items():
                     if slot.shared and name in ts.shared:
-                        frame.slots[name] = ts.shared[name].model_copy()
+                        new.slots[name] = ts.shared[name].model_copy()
                         upd.carried.append(name)
-                ts.stack.append(frame)
+                ts.stack.append(new)
                 upd.pushed = act.domain
         frame = ts.active
         if frame is None:

@@ -13,6 +13,7 @@ import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from pydantic import BaseModel
 
@@ -63,10 +64,10 @@ def track(dialogues: dict[str, Dialogue], tracker: CrossWOZTracker, progress: Ca
     out: list[TurnPair] = []
     ids: Iterable[str] = progress(list(dialogues)) if progress else list(dialogues)
     for did in ids:
-        messages = dialogues[did]["messages"]  # type: ignore[index]
+        messages = cast(list[dict[str, Any]], dialogues[did]["messages"])
         state, ctx = tracker.new()
         last_user = ""
-        for i, msg in enumerate(messages):  # type: ignore[arg-type]
+        for i, msg in enumerate(messages):
             if msg["role"] == "usr":
                 state = tracker.update(state, ctx, msg["content"])
                 last_user = msg["content"]
