@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 _clients: dict[str, MilvusClient] = {}
 _clients_lock = threading.Lock()
+#: (uri, collection) pairs known to be loaded in this process
+_loaded: set[tuple[str, str]] = set()
 MAX_TEXT = 2048
 INSERT_BATCH = 2000
 QUERY_BATCH = 500
@@ -39,6 +41,8 @@ def client_for(uri: str) -> MilvusClient:
 def close_client(uri: str) -> None:
     with _clients_lock:
         client = _clients.pop(uri, None)
+        for key in [k for k in _loaded if k[0] == uri]:
+            _loaded.discard(key)
     if client is not None:
         client.close()
 
@@ -81,6 +85,14 @@ class DenseIndex:
     def client(self) -> MilvusClient:
         return client_for(self.uri)
 
+    def ensure_loaded(self, name: str) -> None:
+        """Collections come back 'released' after a restart (or in a new process on a Lite file)."""
+        key = (self.uri, name)
+        if key in _loaded:
+            return
+        self.client.load_collection(name)
+        _loaded.add(key)
+
     def create(self, tenant_id: str, version: int, dim: int) -> str:
         name = collection_name(tenant_id, version)
         c = self.client
@@ -95,6 +107,7 @@ class DenseIndex:
         index = c.prepare_index_params()
         index.add_index(field_name="vec", index_type="AUTOINDEX", metric_type="IP")
         c.create_collection(name, schema=schema, index_params=index)
+        _loaded.discard((self.uri, name))
         return name
 
     def insert(self, name: str, rows: list[DenseRow]) -> None:
@@ -112,6 +125,7 @@ class DenseIndex:
         c = self.client
         if not hashes or not c.has_collection(name):
             return {}
+        self.ensure_loaded(name)
         found: dict[str, np.ndarray] = {}
         for i in range(0, len(hashes), QUERY_BATCH):
             chunk = hashes[i:i + QUERY_BATCH]
@@ -123,6 +137,7 @@ class DenseIndex:
 
     def search(self, name: str, vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         """Per query vector: (pk, cosine) best first (vectors are L2-normalised, so IP = cosine)."""
+        self.ensure_loaded(name)
         res = self.client.search(name, data=[v.tolist() for v in vectors], limit=k, anns_field="vec",
                                  output_fields=[], search_params={"metric_type": "IP"})
         return [[(int(hit["pk"] if "pk" in hit else hit["id"]), float(hit["distance"])) for hit in hits]
@@ -152,5 +167,6 @@ class DenseIndex:
                 v = int(name[len(prefix):])
                 if v not in keep:
                     self.client.drop_collection(name)
+                    _loaded.discard((self.uri, name))
                     dropped.append(v)
         return dropped

@@ -24,6 +24,8 @@ def test_same_code_on_lite_file_and_server(kind: str, tmp_path: Path, db: Databa
     try:
         svc = KBService(db, uri, lambda: tiny_encoder, None, "p")
         assert svc.import_file("m", FAQ_SMALL, publish=True).ok
+        # a fresh client (as in another process, or after a restart) finds the collection released
+        close_client(uri)
         items = svc.items("m", 1)
         m = FaqMatcher("m", 1, items, TextProcessor(), tiny_encoder, svc.dense)
         m.load()
