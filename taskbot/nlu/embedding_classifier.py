@@ -44,12 +44,12 @@ class EmbeddingClassifierConfig(BaseModel):
     use_embeddings: bool = True
     use_char_ngrams: bool = True
     #: multiplier of the (unit-length) sentence vector against the (unit-length) n-gram vector
-    embedding_weight: float = 1.0
+    embedding_weight: float = 3.0
     ngram_min: int = 1
     ngram_max: int = 4
     ngram_min_df: int = 2
     #: inverse regularisation strength of the logistic regression
-    C: float = 20.0
+    C: float = 50.0
     max_iter: int = 300
     #: share of each intent held out to choose the out-of-scope threshold
     calibration_fraction: float = 0.1
