@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
+from csbot.pipeline.texts import text
 from csbot.sessions import DialogueState
-from csbot.types import Turn
+from csbot.types import Reply, ReplyKind, Source, Turn, Verdict, VerdictAction
 
 _ASK_HUMAN = re.compile(
     r"(转人工|人工客服|人工服务|找人工|要人工|真人|接人工|^人工$|"
@@ -27,3 +28,21 @@ def handoff_reason(turn: Turn, state: DialogueState, max_failures: int) -> str |
     if max_failures and state.failures >= max_failures:
         return f"{state.failures} consecutive failed replies"
     return None
+
+
+class HandoffStage:
+    """Funnel stage for the handoff rules; it runs before the answer cache, so a rule such as a
+    VIP contact going straight to a person is never bypassed by a cached FAQ answer."""
+
+    name = "handoff"
+
+    def __init__(self, max_failures: int) -> None:
+        self.max_failures = max_failures
+
+    async def check(self, turn: Turn, state: DialogueState) -> Verdict:
+        reason = handoff_reason(turn, state, self.max_failures)
+        if reason is None:
+            return Verdict(stage=self.name, action=VerdictAction.passed)
+        reply = Reply(text=text("handoff", turn.lang), kind=ReplyKind.handoff, source=Source(bot="handoff"),
+                      confidence=1.0)
+        return Verdict(stage=self.name, action=VerdictAction.escalate, detail=reason, reply=reply)

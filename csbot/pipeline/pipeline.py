@@ -26,7 +26,7 @@ from csbot.pipeline.funnel import (
     RejectStage,
     SensitiveWordStage,
 )
-from csbot.pipeline.handoff import handoff_reason
+from csbot.pipeline.handoff import HandoffStage
 from csbot.pipeline.normalise import normalise
 from csbot.pipeline.output_filter import StreamFilter, filter_text
 from csbot.pipeline.pii import mask_pii
@@ -86,6 +86,7 @@ class Pipeline:
         self.stages: list[FunnelStage] = [
             SensitiveWordStage(self.matchers),
             InjectionStage(),
+            HandoffStage(p.handoff_after_failures),
             CacheStage(self.cache),
             RejectStage(self._out_of_scope_topics),
         ]
@@ -197,14 +198,9 @@ class Pipeline:
                 turn = turn.model_copy(update={"normalised": verdict.text})
             if verdict.reply is not None:
                 if verdict.action is VerdictAction.escalate:
-                    await self._start_handoff(turn, state, f"escalated by {stage.name}: {verdict.detail}")
+                    await self._start_handoff(turn, state, f"{stage.name}: {verdict.detail}")
+                    return turn, verdict.reply, RouteDecision(bot="handoff", reason=verdict.detail), False
                 return turn, verdict.reply, None, False
-        reason = handoff_reason(turn, state, self.ctx.settings.pipeline.handoff_after_failures)
-        if reason:
-            await self._start_handoff(turn, state, reason)
-            rec.add(RouterEvent(bot="handoff", reason=reason))
-            return (turn, Reply(text=canned("handoff", turn.lang), kind=ReplyKind.handoff, source=Source(bot="handoff"),
-                          confidence=1.0), RouteDecision(bot="handoff", reason=reason), False)
         with rec.step("router"):
             decision = await self.router.route(turn, state)
         rec.add(RouterEvent(bot=decision.bot, reason=decision.reason, scores=decision.scores,

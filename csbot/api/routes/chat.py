@@ -84,9 +84,10 @@ async def run_ws_turn(ws: WebSocket, pipeline: Pipeline, tenant_id: str, req: Ch
 
 @router.websocket("/ws")
 async def chat_ws(ws: WebSocket) -> None:
-    """Two-way chat: send `{"type": "message", "session_id", "text"}`; receive `delta`, `reply`,
-    and `operator_message` events (an operator's messages during a handoff). Authenticate with
-    `?api_key=` or an `Authorization: Bearer` header."""
+    """Two-way chat: send `{"type": "message", "session_id", "text"}`; receive `delta` and `reply`
+    events, and, during a handoff, the live channel's `message` (an operator's message, with its id
+    and seq), `status` and `typing` events. Authenticate with `?api_key=` or an
+    `Authorization: Bearer` header."""
     app = ws.app
     key = ws.query_params.get("api_key") or ws.headers.get("authorization", "").removeprefix("Bearer ").strip()
     principal = await asyncio.to_thread(app.state.keys.verify, key) if key else None

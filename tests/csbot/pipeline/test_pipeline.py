@@ -172,3 +172,12 @@ async def test_client_leaving_mid_stream_keeps_the_turn(ctx: AppContext, tenant:
         row = s.scalars(select(TurnLog)).one()
         assert row.status == "failed" and row.error == "client disconnected"
         assert "13800138000" not in row.user_text and row.user_text.startswith("你好")
+
+
+async def test_handoff_rule_is_not_bypassed_by_a_cached_answer(ctx: AppContext, tenant: str) -> None:
+    kb = KeywordBot("kb", "运费", 0.9, cacheable=True, answer="满99包邮")
+    pipe = Pipeline(ctx, registry(kb))
+    assert not (await pipe.handle(turn("运费怎么算", "a"))).reply.source.cached
+    vip = Turn(tenant_id=T, session_id="vip", text="运费怎么算", attributes={"vip_handoff": True})
+    result = await pipe.handle(vip)
+    assert result.reply.kind is ReplyKind.handoff and result.route == "handoff"
