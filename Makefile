@@ -51,8 +51,11 @@ pytest: $(INSTALLED)
 	$(VENV)/bin/pytest -q -p no:cacheprovider --timeout=900 --durations=15
 
 # Browser tests drive Debian's chromium through Playwright; never a downloaded browser.
+# (The CJK and emoji fonts only make the screenshots readable.)
 chromium:
-	@test -x /usr/bin/chromium || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@test -x /usr/bin/chromium && fc-list 2>/dev/null | grep -qi wenquanyi || { \
+	  (apt-get update -qq || true) && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei fonts-noto-color-emoji >/dev/null; }
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache .mypy_cache .ruff_cache
