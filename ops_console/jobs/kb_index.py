@@ -9,9 +9,8 @@ from ops_console.jobs.runner import JobContext, JobResult
 
 
 def run(job: JobContext) -> JobResult:
-    from kbbot.service import KBService
-
     from csbot.models.hub import ModelHub
+    from kbbot.service import KBService
 
     hub = ModelHub(job.settings, job.db)
     milvus = str(job.params.get("milvus_uri") or job.settings.milvus_uri)

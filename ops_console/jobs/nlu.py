@@ -23,9 +23,8 @@ FIX_WEIGHT = 3
 
 
 def _domains(job: JobContext) -> Any:
-    from taskbot.bot import resolve_domain_dir
-
     from csbot.storage.models import Tenant
+    from taskbot.bot import resolve_domain_dir
 
     with job.db.session() as s:
         row = s.get(Tenant, job.tenant_id)

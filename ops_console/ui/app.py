@@ -54,8 +54,10 @@ def build_console(app: FastAPI) -> gr.Blocks:
         def do_login(t: str, u: str, p: str) -> tuple[Any, ...]:
             sess = sign_in(get_ctx(), t, u, p)
             if sess is None:
+                # leave the panels alone: re-sending visible=False to the hidden main panel keeps it
+                # hidden after a later successful sign-in (seen with Gradio 6.17)
                 return (None, "Wrong tenant, username or password, or the account is disabled.",
-                        gr.update(visible=True), gr.update(visible=False), "## csbot operator console", "")
+                        gr.update(), gr.update(), gr.update(), gr.update())
             title = (f"## csbot operator console — {sess['display_name'] or sess['username']} "
                      f"({sess['role']}, tenant {sess['tenant']})")
             return sess, "", gr.update(visible=False), gr.update(visible=True), title, sess["tenant"]

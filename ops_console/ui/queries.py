@@ -48,7 +48,7 @@ def search_turns(db: Database, tenant_id: str, f: ReviewFilter) -> pd.DataFrame:
     stmt = stmt.order_by(TurnLog.created_at.desc()).limit(f.limit * (4 if f.tag else 1))
     rows = []
     with db.session() as s:
-        for t, status, tags, handoff_at in s.execute(stmt):
+        for t, _status, tags, handoff_at in s.execute(stmt):
             if f.tag and f.tag not in (tags or []):
                 continue
             rows.append({"time": time.strftime("%m-%d %H:%M:%S", time.localtime(t.created_at)), "turn_id": t.id,

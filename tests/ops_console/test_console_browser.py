@@ -61,7 +61,7 @@ def test_console_operator_day(server: Server, tenants: Tenants, worker: object, 
     shot(page, "login")
     fill(page, "login-password", PASSWORD)
     page.click("#login-submit")  # type: ignore[attr-defined]
-    expect(page.locator("#console-header")).to_contain_text("demo-admin")  # type: ignore[attr-defined]
+    expect(page.locator("#console-header")).to_contain_text("(admin, tenant demo)")  # type: ignore[attr-defined]
 
     # Live: the waiting conversation is in the queue; take it over and reply
     expect(page.locator("#live-queue")).to_contain_text(str(turn["conversation_id"]))  # type: ignore[attr-defined]

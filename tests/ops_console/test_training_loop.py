@@ -13,7 +13,7 @@ import pytest
 
 from tests.ops_console.conftest import Server, Tenants, bearer, chat, wait_job
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = pytest.mark.timeout(2400)  # minutes on a crowded 2-core machine; about 2 on a quiet one
 
 EXAMPLES = [
     ("Do you ship to Mars?", "Yes, we ship to Mars in 3 days."),
