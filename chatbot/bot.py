@@ -27,7 +27,7 @@ from chatbot.corpus import shipped_pairs
 from chatbot.generator import Generator, GeneratorUnavailable
 from chatbot.patterns import PatternMatch, PatternSet, compile_specs, merge_specs, shipped_specs
 from chatbot.prompts import Persona, chat_messages, fallback_text, grounded_messages, refusal_text
-from chatbot.retrieval import Calibration, Candidate, PairIndex, load_calibrations
+from chatbot.retrieval import Calibration, Candidate, PairIndex, calibration_for, load_calibrations
 from chatbot.tenant_store import TenantChatData, read_tenant
 from csbot import trace
 from csbot.bots import KNOWLEDGE_SEARCH
@@ -319,9 +319,8 @@ class ChatBot:
             return BotScore(bot=self.name, score=0.8, reason=f"pattern {match.name}",
                             hint=ChatHint("pattern", pattern=match))
 
-        best = await self._retrieve(turn, tenant)
-        cal = self._calibrations.get(lang)
-        if best is not None and cal is not None and best.probability >= cal.threshold:
+        best, cal = await self._retrieve(turn, tenant)
+        if best is not None and best.probability >= cal.threshold:
             s = 0.5 + 0.25 * (best.probability - cal.threshold) / max(1e-6, 1.0 - cal.threshold)
             return BotScore(bot=self.name, score=round(min(s, 0.75), 4), reason="retrieval",
                             hint=ChatHint("retrieval", candidate=best))
@@ -339,26 +338,25 @@ class ChatBot:
         return BotScore(bot=self.name, score=llm.generation_route_score, reason="generation",
                         hint=ChatHint("generation"))
 
-    async def _retrieve(self, turn: Turn, tenant: _Tenant) -> Candidate | None:
+    async def _retrieve(self, turn: Turn, tenant: _Tenant) -> tuple[Candidate | None, Calibration]:
         shipped = await self._shipped()
         indexes = [i for i in (tenant.index, shipped) if i is not None and len(i)]
-        if not indexes:
-            return None
-        embedder = await self._embedder()
+        embedder = await self._embedder() if indexes else None
+        version = str(getattr(embedder, "version", ""))
+        cal = calibration_for(self._calibrations, turn.lang, version)
         if embedder is None:
-            return None
+            return None, cal
         qvec = (await asyncio.to_thread(embedder.encode_queries, [turn.query]))[0]
         cands: list[Candidate] = []
         for idx in indexes:
-            cands += idx.search(qvec, turn.query, turn.lang, self._calibrations, k=5)
+            cands += idx.search(qvec, turn.query, turn.lang, {turn.lang: cal}, k=5)
         cands.sort(key=lambda c: -c.probability)
-        cal = self._calibrations.get(turn.lang)
         trace.current().add(BotEvent(
             bot=self.name, step="retrieval.candidates",
-            detail=f"threshold {cal.threshold if cal else '-'}",
+            detail=f"threshold {cal.threshold} ({cal.source or 'fitted'})",
             data={"candidates": [dict(c.as_json()) for c in cands[:5]]},  # type: ignore[misc]
         ))
-        return cands[0] if cands else None
+        return (cands[0] if cands else None), cal
 
     async def _passages(self, turn: Turn) -> list[Passage]:
         assert self.ctx is not None

@@ -110,5 +110,5 @@ def calibrate_all(encoder: Encoder, data_dir: Path) -> dict[str, Calibration]:
         log.info("calibrating %s on %d pairs", lang, len(fit_pairs))
         x, y = feature_matrix(encoder, fit_pairs, lang)
         xd, yd = feature_matrix(encoder, dev_pairs, lang)
-        out[lang] = fit(x, y, xd, yd, source)
+        out[lang] = fit(x, y, xd, yd, source).model_copy(update={"encoder": str(getattr(encoder, "version", ""))})
     return out

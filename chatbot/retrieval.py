@@ -62,22 +62,32 @@ class Calibration(BaseModel):
     threshold: float
     metrics: dict[str, float] = {}
     source: str = ""
+    #: version of the encoder whose cosines were fitted; another encoder's cosines mean something else
+    encoder: str = ""
 
     def probability(self, feats: Sequence[float]) -> float:
         z = self.intercept + sum(c * f for c, f in zip(self.coef, feats, strict=True))
         return 1.0 / (1.0 + math.exp(-z))
 
 
-#: used until `csbot llm calibrate-retrieval` has written the calibration file: cosine alone,
-#: with a strict threshold, plus a bonus for sharing most characters (safe, not tuned)
-FALLBACK = Calibration(coef=[40.0, 3.0, 2.0, 2.0, 0.5], intercept=-41.5, threshold=0.7, source="fallback")
+#: for an encoder nobody calibrated: lexical overlap only (a near-verbatim repeat of a known message),
+#: because an uncalibrated cosine says nothing (a random encoder gives 0.95 to anything)
+FALLBACK = Calibration(coef=[0.0, 8.0, 2.0, 2.0, 1.0], intercept=-10.0, threshold=0.7, source="lexical fallback")
 
 
 def load_calibrations(path: Path = CALIBRATION_FILE) -> dict[str, Calibration]:
     if not path.exists():
-        return {"zh": FALLBACK, "en": FALLBACK}
+        return {}
     data = json.loads(path.read_text(encoding="utf-8"))
     return {lang: Calibration.model_validate(v) for lang, v in data.items()}
+
+
+def calibration_for(calibrations: dict[str, Calibration], lang: str, encoder_version: str) -> Calibration:
+    """The fitted calibration of `lang` if it was fitted on this encoder, else the lexical fallback."""
+    cal = calibrations.get(lang)
+    if cal is None or (cal.encoder and cal.encoder != encoder_version):
+        return FALLBACK
+    return cal
 
 
 @dataclass(frozen=True)
@@ -125,7 +135,7 @@ class PairIndex:
             return []
         cos = self.vectors @ qvec.astype(np.float32).reshape(-1)
         top = np.argsort(-cos)[: min(k, len(cos))]
-        cal = calibrations.get(lang) or FALLBACK
+        cal = calibrations.get(lang) or FALLBACK  # callers pass calibration_for(...) results
         out = []
         for i in top:
             i = int(i)
