@@ -25,7 +25,8 @@ def make_celery(settings: Settings) -> Celery:
     app.conf.update(
         task_queues=[Queue(q) for q in QUEUES],
         task_default_queue="cpu",
-        broker_transport_options={"global_keyprefix": prefix},
+        # a job may train for hours: the broker must not hand it to a second worker meanwhile
+        broker_transport_options={"global_keyprefix": prefix, "visibility_timeout": 24 * 3600},
         result_backend_transport_options={"global_keyprefix": prefix},
         # training jobs are long: take one at a time, and acknowledge only once done so a killed
         # worker's job is redelivered instead of lost

@@ -137,13 +137,19 @@ def _set(db: Database, job_id: str, **values: Any) -> None:
         s.execute(update(TrainingJob).where(TrainingJob.id == job_id).values(**values))
 
 
-def run_job(job: JobContext, fn: Callable[[JobContext], JobResult]) -> str:
-    """Run `fn` with status bookkeeping; returns the final status. Never raises for a job's own failure."""
+def run_job(job: JobContext, fn: Callable[[JobContext], JobResult], *, redelivered: bool = False) -> str:
+    """Run `fn` with status bookkeeping; returns the final status. Never raises for a job's own failure.
+
+    `redelivered`: the broker handed the job out again because its worker died; a job left "running"
+    is then started again from the beginning (nothing of the lost run was registered).
+    """
     job.load()
     with job.db.session() as s:
         row = s.get(TrainingJob, job.job_id)
         assert row is not None
-        if row.status != "queued":
+        if row.status == "running" and redelivered:
+            log.warning("job %s: its worker was lost; starting it again", job.job_id)
+        elif row.status != "queued":
             log.warning("job %s is %s, not queued: not run again", job.job_id, row.status)
             return row.status
         if row.cancel_requested:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import redis as redis_sync
 from celery import shared_task
@@ -18,8 +19,8 @@ from ops_console.training_settings import TrainingSettings
 log = logging.getLogger(__name__)
 
 
-@shared_task(name=TASK_NAME)
-def run_training_job(job_id: str) -> str:
+@shared_task(name=TASK_NAME, bind=True)
+def run_training_job(self: Any, job_id: str) -> str:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     settings = get_settings()
     training = TrainingSettings()
@@ -32,7 +33,8 @@ def run_training_job(job_id: str) -> str:
     try:
         job = JobContext(job_id, settings, db, redis, training)
         job.load()
-        return run_job(job, job_function(job.kind))
+        redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+        return run_job(job, job_function(job.kind), redelivered=redelivered)
     finally:
         db.dispose()
         if redis is not None:
