@@ -101,6 +101,7 @@ def test_console_operator_day(server: Server, tenants: Tenants, worker: object, 
     page.get_by_role("tab", name="Analytics").click()  # type: ignore[attr-defined]
     page.click("#an-compute")  # type: ignore[attr-defined]
     expect(page.locator("#an-summary")).to_contain_text("turns")  # type: ignore[attr-defined]
+    page.wait_for_timeout(2500)  # type: ignore[attr-defined]  # let the charts draw
     shot(page, "analytics")
 
     # Training: launch the NLU job and watch it to the end
@@ -119,7 +120,8 @@ def test_console_operator_day(server: Server, tenants: Tenants, worker: object, 
             break
         time.sleep(0.5)
     assert any("succeeded — 100%" in t for t in seen), seen
-    expect(page.locator("#train-log")).to_contain_text("registered nlu")  # type: ignore[attr-defined]
+    expect(page.locator("#train-log textarea")).to_have_value(re.compile("registered nlu"))  # type: ignore[attr-defined]
+    page.wait_for_timeout(2500)  # type: ignore[attr-defined]  # let the loss chart draw
     shot(page, "training")
 
     # Registry: promote the new version
