@@ -100,10 +100,16 @@ class ChatBot:
             remote = OpenAIGenerator(llm.url, model=llm.model, api_key=llm.api_key.get_secret_value())
             self._remote = remote
             self._gen_task = asyncio.create_task(self._load_remote(remote))
-        elif llm.load_local:
-            self._gen_task = asyncio.create_task(asyncio.to_thread(self._local_generator))
         self._listener = asyncio.create_task(self._listen())
         self._warm = asyncio.create_task(self.warm_up())
+        if not llm.url and llm.load_local:
+            self._gen_task = asyncio.create_task(self._load_local_after_warm_up())
+
+    async def _load_local_after_warm_up(self) -> Generator:
+        # one model load at a time: concurrent from_pretrained calls corrupt each other (LOAD_LOCK)
+        if self._warm is not None:
+            await asyncio.wait({self._warm})
+        return await asyncio.to_thread(self._local_generator)
 
     async def warm_up(self) -> None:
         """Load the embedder and index the shipped corpus now rather than on the first turn."""
@@ -134,6 +140,7 @@ class ChatBot:
             return gen
 
         try:
+            # TransformersGenerator holds LOAD_LOCK while its model thread loads the weights
             return self.ctx.models.get("chat", loader, default=default.directory)  # type: ignore[no-any-return]
         except Exception as exc:
             self._gen_error = f"{type(exc).__name__}: {exc}"
@@ -249,12 +256,21 @@ class ChatBot:
     async def _embedder(self) -> Any:
         assert self.ctx is not None
         try:
-            return await asyncio.to_thread(self.ctx.models.embedder)
+            return await asyncio.to_thread(self._embedder_locked)
         except Exception as exc:  # noqa: BLE001 - retrieval is skipped, the rest of the cascade works
             if not self._embedder_error:
                 log.warning("embedder unavailable, chitchat retrieval off: %s", exc)
             self._embedder_error = f"{type(exc).__name__}: {exc}"
             return None
+
+    def _embedder_locked(self) -> Any:
+        from chatbot.model_paths import LOAD_LOCK
+
+        assert self.ctx is not None
+        if self.ctx.models.current("embedder") is not None:
+            return self.ctx.models.embedder()
+        with LOAD_LOCK:
+            return self.ctx.models.embedder()
 
     async def _shipped(self) -> PairIndex | None:
         if self._shipped_index is not None:

@@ -123,8 +123,11 @@ def build_tiny_chat_model(out_dir: str | Path, *, tokenizer_dir: str | Path | No
         eos_token_id=im_end,
         pad_token_id=im_end,
     )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
+    from chatbot.model_paths import LOAD_LOCK
+
+    with LOAD_LOCK:
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
@@ -136,8 +139,11 @@ def build_random_adapter(base_dir: str | Path, out_dir: str | Path, *, seed: int
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
+    from chatbot.model_paths import LOAD_LOCK
+
     torch.manual_seed(seed)
-    base = AutoModelForCausalLM.from_pretrained(str(base_dir))
+    with LOAD_LOCK:
+        base = AutoModelForCausalLM.from_pretrained(str(base_dir))
     config = LoraConfig(
         r=rank,
         lora_alpha=rank * 4,
@@ -145,7 +151,8 @@ def build_random_adapter(base_dir: str | Path, out_dir: str | Path, *, seed: int
         init_lora_weights=False,  # peft's default makes B zero, i.e. an adapter that changes nothing
         task_type="CAUSAL_LM",
     )
-    model = get_peft_model(base, config)
+    with LOAD_LOCK:
+        model = get_peft_model(base, config)
     out = Path(out_dir)
     model.save_pretrained(str(out))
     return out

@@ -34,7 +34,7 @@ from chatbot.generator import (
     safe_prefix_len,
 )
 from chatbot.lora import AdapterSet
-from chatbot.model_paths import ModelLocation
+from chatbot.model_paths import LOAD_LOCK, ModelLocation
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,8 @@ class TransformersGenerator:
             raise FileNotFoundError(f"{path}: not a LoRA adapter directory (no adapter_config.json)")
 
         def op() -> None:
-            self._model = self._adapters.attach(self._model, name, path)
+            with LOAD_LOCK:
+                self._model = self._adapters.attach(self._model, name, path)
 
         await self._call(op)
 
@@ -306,8 +307,9 @@ class TransformersGenerator:
         start = time.perf_counter()
         loc = self.location
         kwargs: dict[str, Any] = {"gguf_file": loc.gguf_file} if loc.gguf_file else {}
-        tok = AutoTokenizer.from_pretrained(str(loc.directory), **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(str(loc.directory), dtype=torch.float32, **kwargs)
+        with LOAD_LOCK:
+            tok = AutoTokenizer.from_pretrained(str(loc.directory), **kwargs)
+            model = AutoModelForCausalLM.from_pretrained(str(loc.directory), dtype=torch.float32, **kwargs)
         model.eval()
         eos: set[int] = set()
         gen_eos = model.generation_config.eos_token_id if model.generation_config is not None else None
