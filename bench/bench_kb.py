@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -137,7 +136,6 @@ def main() -> None:
         for k, v in results.items():
             print(f"{k:32s} {v}")
     db.dispose()
-    del statistics
 
 
 if __name__ == "__main__":
