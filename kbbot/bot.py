@@ -21,7 +21,7 @@ from csbot.trace import current as current_trace
 from csbot.types import BotEvent, BotScore, Passage, Reply, ReplyKind, Source, Suggestion, Turn
 from kbbot.confidence import Calibration, default_calibration, to_router_score
 from kbbot.constants import EVENT_KB_CHANGED, KEY_KB, KEY_VERSION, MAX_SUGGESTIONS, SUGGEST_LEAD
-from kbbot.graph import GraphAnswer, KnowledgeGraph
+from kbbot.graph import GraphAnswer
 from kbbot.matcher import Candidate, FaqMatcher, MatchResult
 from kbbot.tenant_kb import TenantKB, build_tenant_kb
 

@@ -19,7 +19,7 @@ from kbbot.matcher import FaqMatcher, MatchConfig, MatchResult
 from kbbot.reranker import ROLE as RERANKER_ROLE
 from kbbot.reranker import Reranker, load_reranker
 from kbbot.schema import FaqItem
-from kbbot.text import TextProcessor, ZH_STOPWORDS, KEEP, add_words
+from kbbot.text import KEEP, ZH_STOPWORDS, TextProcessor, add_words
 
 if TYPE_CHECKING:
     from csbot.context import AppContext

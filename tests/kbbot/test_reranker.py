@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kbbot.reranker import Reranker
-from kbbot.train_reranker import RerankerTrainConfig, mine_near_misses, tenant_pairs, train
 from kbbot.faq_io import load_file
+from kbbot.reranker import Reranker
 from kbbot.text import TextProcessor
+from kbbot.train_reranker import RerankerTrainConfig, mine_near_misses, tenant_pairs, train
 from tests.kbbot.conftest import FAQ_SMALL
 
 
