@@ -111,7 +111,9 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installat
         client.close()
 
 
-@pytest.fixture(scope="session")
+# Module scope: the sync Playwright API runs an event loop in this thread while it is open, which
+# would break every asyncio test collected after this module.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
