@@ -65,6 +65,7 @@ class _Tenant:
     index: PairIndex | None
     persona: dict[str, Persona]
     adapter_path: str
+    shop_name: str = ""
     loaded_at: float = field(default_factory=time.time)
 
 
@@ -249,7 +250,7 @@ class ChatBot:
             personas = {lang: Persona.default(lang, data.bot_name) for lang in ("zh", "en")}
             if data.system_prompt:
                 personas = {lang: Persona(p.bot_name, data.system_prompt) for lang, p in personas.items()}
-            tenant = _Tenant(patterns, index, personas, data.adapter_path)
+            tenant = _Tenant(patterns, index, personas, data.adapter_path, data.shop_name)
             self._tenants[tenant_id] = tenant
             return tenant
 
@@ -406,7 +407,7 @@ class ChatBot:
         lang = turn.lang
         rec = trace.current()
         if hint.layer == "pattern" and hint.pattern is not None:
-            text = hint.pattern.reply(state.turns, tenant.persona[lang].bot_name)
+            text = hint.pattern.reply(state.turns, tenant.persona[lang].bot_name, tenant.shop_name)
             yield text
             yield Reply(text=text, kind=ReplyKind.chitchat, confidence=0.8,
                         source=Source(bot=self.name, model_version=f"pattern:{hint.pattern.name}"))

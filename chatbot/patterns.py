@@ -52,8 +52,9 @@ class PatternMatch:
     coverage: float
     matched: str
 
-    def reply(self, seed: int, bot_name: str) -> str:
-        return self.replies[seed % len(self.replies)].replace("{bot_name}", bot_name)
+    def reply(self, seed: int, bot_name: str, shop_name: str = "") -> str:
+        text = self.replies[seed % len(self.replies)].replace("{bot_name}", bot_name)
+        return text.replace("{shop_name}", shop_name) if shop_name else text
 
 
 def _letters(text: str) -> int:

@@ -10,6 +10,7 @@ from chatbot.corpus import Pair
 from chatbot.patterns import PatternSpec
 from csbot.storage.chat import ChatPair, ChatPattern, ChatPersona
 from csbot.storage.db import Database
+from csbot.storage.models import Tenant
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class TenantChatData:
     bot_name: str
     system_prompt: str
     adapter_path: str
+    #: the tenant's shop name (Tenant.settings["shop_name"], else its display name) for `{shop_name}`
+    shop_name: str = ""
 
 
 def read_tenant(db: Database, tenant_id: str) -> TenantChatData:
@@ -33,10 +36,13 @@ def read_tenant(db: Database, tenant_id: str) -> TenantChatData:
             for r in s.scalars(select(ChatPair).where(ChatPair.tenant_id == tenant_id).order_by(ChatPair.id))
         ]
         persona = s.get(ChatPersona, tenant_id)
+        tenant = s.get(Tenant, tenant_id)
+        shop_name = str((tenant.settings or {}).get("shop_name") or tenant.name) if tenant else ""
         return TenantChatData(
             patterns=patterns,
             pairs=pairs,
             bot_name=persona.bot_name if persona else "",
             system_prompt=persona.system_prompt if persona else "",
             adapter_path=persona.adapter_path if persona else "",
+            shop_name=shop_name,
         )

@@ -58,3 +58,10 @@ def test_reply_fills_bot_name_and_rotates_variants() -> None:
     assert match is not None
     assert match.reply(0, "Sam") == "I am Sam."
     assert match.reply(1, "Sam") == "Hi!"
+
+
+def test_reply_fills_the_tenant_shop_name() -> None:
+    rules = compile_specs([PatternSpec(name="hi", lang="zh", patterns=["^你好$"], replies=["欢迎来到{shop_name}"])])
+    match = rules.match("你好", "zh")
+    assert match is not None
+    assert match.reply(0, "小智", "小智商城") == "欢迎来到小智商城"
