@@ -25,6 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Imported here, in the thread that imports this module, not lazily in the loader thread: transformers'
+# lazy modules can hand a half-initialised module to a thread that imports them while another thread
+# (the embedder loading) is importing too ("cannot import name AutoModelForCausalLM").
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
 from chatbot.generator import (
     ChatMessage,
     FinishReason,
@@ -299,7 +304,6 @@ class TransformersGenerator:
         if self._model is not None:
             return
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         if self.threads > 0:
