@@ -18,9 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from csbot.paths import shared_data_dir
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-DATA = Path(os.environ.get("CSBOT_SHARED_DATA", "/work/shared/data"))
+DATA = shared_data_dir()
 
 
 def read_pairs(path: Path, limit: int | None = None) -> list[tuple[str, str, int]]:

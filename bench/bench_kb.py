@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from csbot.paths import shared_data_dir
+
 
 def percentile(values: list[float], q: float) -> float:
     return round(float(np.percentile(np.asarray(values), q)), 2)
@@ -55,7 +57,7 @@ def main() -> None:
     ap.add_argument("--bare-encode", type=int, default=2000, help="texts for the bare-encoder throughput")
     ap.add_argument("--models-dir", type=Path, default=Path(os.environ.get("CSBOT_MODELS__DIR", "var/models")))
     ap.add_argument("--reranker", type=Path, default=None, help="reranker dir (fusion+rerank figures)")
-    ap.add_argument("--data-dir", type=Path, default=Path("/work/shared/data"))
+    ap.add_argument("--data-dir", type=Path, default=shared_data_dir())
     ap.add_argument("--milvus-uri", default="")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

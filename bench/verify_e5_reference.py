@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from csbot.paths import shared_data_dir
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DATA = Path(os.environ.get("CSBOT_SHARED_DATA", "/work/shared/data"))
+DATA = shared_data_dir()
 
 
 def build_engine(out_dir: Path) -> ctypes.CDLL:

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from csbot.paths import shared_data_dir
+
 app = typer.Typer(help="Chat model serving (OpenAI-compatible, with LoRA adapters).", no_args_is_help=True)
 
 
@@ -69,7 +71,7 @@ def serve(
 
 @app.command("calibrate-retrieval")
 def calibrate_retrieval(
-    data: Annotated[Path, typer.Option(help="folder with lcqmc/, oppo/, clinc150/")] = Path("/work/shared/data"),
+    data: Annotated[Path, typer.Option(help="folder with lcqmc/, oppo/, clinc150/")] = shared_data_dir(),
     out: Annotated[Path | None, typer.Option(help="where to write (default: the shipped calibration file)")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:

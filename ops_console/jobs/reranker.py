@@ -7,9 +7,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from csbot.paths import shared_data_dir
 from ops_console.jobs.runner import JobContext, JobResult
 
-PAIR_DATA = Path("/work/shared/data")
+PAIR_DATA = shared_data_dir()
 
 
 def run(job: JobContext) -> JobResult:

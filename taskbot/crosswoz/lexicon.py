@@ -13,9 +13,11 @@ from pathlib import Path
 
 import ahocorasick
 
+from csbot.paths import shared_data_dir
+
 log = logging.getLogger(__name__)
 
-DEFAULT_DB_DIR = Path("/work/shared/data/crosswoz/database")
+DEFAULT_DB_DIR = shared_data_dir() / "crosswoz" / "database"
 DOMAINS = ("景点", "餐馆", "酒店", "地铁", "出租")
 #: generic words that are also listed as dishes ("没有", "其他") or name a cuisine, not a dish
 DISH_STOPWORDS = frozenset({"没有", "其他", "烤鸭", "烤肉", "小吃", "火锅", "早餐", "蛋糕", "烤串", "特色菜", "套餐", "饮料", "米饭", "面条"})

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from csbot.paths import shared_data_dir
 from taskbot.cli import dst_app
 from taskbot.crosswoz.evaluate import gold_state, load_dialogues, score, split_of, track
 from taskbot.crosswoz.lexicon import DEFAULT_DB_DIR, Lexicon
 from taskbot.crosswoz.tracker import CrossWOZTracker, violated_slots
 
-DATA = Path("/work/shared/data/crosswoz/val.json.zip")
+DATA = shared_data_dir() / "crosswoz" / "val.json.zip"
 pytestmark = pytest.mark.skipif(not DATA.exists() or not DEFAULT_DB_DIR.exists(), reason="CrossWOZ data not present")
 
 
