@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from csbot.config import Settings, get_settings
+from csbot.paths import shared_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -364,7 +365,7 @@ def calibrate_cmd(tenant: Annotated[list[str], typer.Option("--tenant", "-t", he
 @app.command("devset")
 def devset_cmd(kind: Annotated[str, typer.Argument(help="lcqmc | bq | oppo | banking77")],
                out_dir: Annotated[Path, typer.Option(help="Where to write faq.jsonl and queries.jsonl")],
-               data_dir: Annotated[Path, typer.Option(help="The shared data folder")] = Path("/work/shared/data"),
+               data_dir: Annotated[Path, typer.Option(help="The shared data folder")] = shared_data_dir(),
                split: Annotated[str, typer.Option(help="dev | train")] = "dev",
                max_similar: Annotated[int, typer.Option(help="Similar questions per intent item")] = 50,
                max_queries: Annotated[int | None, typer.Option(help="Keep the first N in-domain queries")] = None,
@@ -392,7 +393,7 @@ def devset_cmd(kind: Annotated[str, typer.Argument(help="lcqmc | bq | oppo | ban
 @app.command("train-reranker")
 def train_reranker_cmd(
     tenant: Annotated[str | None, typer.Option(help="Add this tenant's similar questions; register for it")] = None,
-    data_dir: Annotated[Path, typer.Option(help="Folder with lcqmc/bq/oppo train.tsv")] = Path("/work/shared/data"),
+    data_dir: Annotated[Path, typer.Option(help="Folder with lcqmc/bq/oppo train.tsv")] = shared_data_dir(),
     datasets: Annotated[str, typer.Option(help="Comma-separated pair sets")] = "lcqmc,bq,oppo",
     epochs: float = 1.0, batch_size: int = 32, lr: float = 4e-5,
     max_pairs: Annotated[int | None, typer.Option(help="Cap on training pairs (small runs)")] = None,
