@@ -156,12 +156,19 @@ def serve(port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
 
     settings = get_settings()
     group = ServiceGroup()
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turning it into SystemExit lets the
+    # `finally` below stop the embedded Redis and Milvus instead of leaving them behind.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         env = _embedded_env(settings, group)
         os.environ.update(env)
         _run_api(host, port, workers)
     finally:
         group.stop()
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _embedded_env(settings, group) -> dict[str, str]:  # type: ignore[no-untyped-def]

@@ -67,3 +67,24 @@ def test_serve_starts_on_a_set_up_installation(env: dict[str, str], tmp_path: Pa
         proc.terminate()
         proc.wait(30)
     assert proc.returncode is not None
+
+
+def test_serve_stops_its_embedded_services_on_sigterm(env: dict[str, str], tmp_path: Path) -> None:
+    import psutil
+
+    from csbot.services import free_port, wait_for_port
+
+    port = free_port()
+    env = {**env, "CSBOT_PIPELINE__BOTS": "[]"}
+    run(["migrate"], env)
+    proc = subprocess.Popen([CSBOT, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port("127.0.0.1", port, 120, proc)  # type: ignore[arg-type]
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert any("milvus-lite" in " ".join(c.cmdline()) for c in children)
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    gone, alive = psutil.wait_procs(children, timeout=20)
+    assert alive == []
