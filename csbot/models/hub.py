@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from sqlalchemy.exc import SQLAlchemyError
 
 from csbot.config import Settings
+from csbot.models.loading import LOAD_LOCK
 from csbot.models.registry import GLOBAL_TENANT, ModelRegistry, promoted_channel
 
 if TYPE_CHECKING:
@@ -213,7 +214,8 @@ class ModelHub:
         with self._key_lock((ref.role, f"path:{ref.path}")):
             if ikey not in self._instances:
                 log.info("loading %s %s from %s", ref.role, ref.version, ref.path)
-                self._instances[ikey] = loader(ref.path)
+                with LOAD_LOCK:
+                    self._instances[ikey] = loader(ref.path)
             return self._instances[ikey]
 
     def _forget_unused(self) -> None:
