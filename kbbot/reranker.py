@@ -41,8 +41,11 @@ class Reranker:
         import torch
         from sentence_transformers import CrossEncoder
 
-        self._model = CrossEncoder(str(self.model_dir), num_labels=1, max_length=self.max_length,
-                                   device=self.device, activation_fn=torch.nn.Identity())
+        from csbot.models.loading import LOAD_LOCK
+
+        with LOAD_LOCK:
+            self._model = CrossEncoder(str(self.model_dir), num_labels=1, max_length=self.max_length,
+                                       device=self.device, activation_fn=torch.nn.Identity())
         self.version = dir_version(self.model_dir)
         log.info("reranker %s loaded from %s", self.version, self.model_dir)
 

@@ -206,7 +206,8 @@ class ModelHub:
         embedder = Embedder(
             path, device=self.settings.models.device, torch_threads=self.settings.models.torch_threads
         )
-        embedder.load()
+        with LOAD_LOCK:
+            embedder.load()
         return embedder
 
     def _instance(self, ref: ModelRef, loader: Callable[[Path], Any]) -> Any:
@@ -214,8 +215,9 @@ class ModelHub:
         with self._key_lock((ref.role, f"path:{ref.path}")):
             if ikey not in self._instances:
                 log.info("loading %s %s from %s", ref.role, ref.version, ref.path)
-                with LOAD_LOCK:
-                    self._instances[ikey] = loader(ref.path)
+                # loaders that build transformers models hold LOAD_LOCK themselves (a loader may hand
+                # the build to a worker thread, which must be able to take the lock)
+                self._instances[ikey] = loader(ref.path)
             return self._instances[ikey]
 
     def _forget_unused(self) -> None:

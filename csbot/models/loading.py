@@ -2,7 +2,8 @@
 
 transformers' `from_pretrained` patches `torch.nn.Module` process-wide while it builds a model, so a
 second model built in another thread at the same moment can come out with empty ("meta") weights.
-Every loader — the hub's and the bots' own — holds this lock while it builds a model.
+Every loader that builds a model — the hub's embedder loader and the bots' own — holds this lock
+while it builds it, in the thread that does the building.
 """
 
 from __future__ import annotations
