@@ -105,11 +105,15 @@ def config_show() -> None:
 @demo_app.command("load")
 def demo_load() -> None:
     """Seed the demo tenant: tenant, word lists, FAQ, product graph; prints the demo API key last."""
+    typer.echo(_load_demo(get_settings()))
+
+
+def _load_demo(settings) -> str:  # type: ignore[no-untyped-def]
+    """Migrate, seed the demo tenant and run the bots' own imports of its data; returns its API key."""
     from csbot.demo_tenant import seed_demo_tenant
     from csbot.storage.db import Database
     from csbot.storage.migrate import upgrade
 
-    settings = get_settings()
     upgrade(settings.database_url)
     key = seed_demo_tenant(Database(settings.database_url), settings)
     for argv in _demo_imports():
@@ -119,7 +123,7 @@ def demo_load() -> None:
         except SystemExit as exc:
             if exc.code:
                 _fail(f"`csbot {' '.join(argv)}` failed with exit code {exc.code}")
-    typer.echo(key)
+    return key
 
 
 def _demo_imports() -> list[list[str]]:
@@ -222,19 +226,7 @@ def up(port: Annotated[int, typer.Option(help="API port")] = 8000,
         os.environ.update(env)
         get_settings.cache_clear()
         settings = get_settings()
-        from csbot.demo_tenant import seed_demo_tenant
-        from csbot.storage.db import Database
-        from csbot.storage.migrate import upgrade
-
-        upgrade(settings.database_url)
-        key = seed_demo_tenant(Database(settings.database_url), settings)
-        for argv in _demo_imports():
-            typer.echo("$ csbot " + " ".join(argv), err=True)
-            try:
-                app(argv, standalone_mode=False)
-            except SystemExit as exc:
-                if exc.code:
-                    _fail(f"`csbot {' '.join(argv)}` failed with exit code {exc.code}")
+        key = _load_demo(settings)
         csbot_bin = str(Path(sys.executable).with_name("csbot"))
         api = group.add(start_process("api", [csbot_bin, "serve", "--host", host, "--port", str(port)],
                                       settings.data_dir / "logs", env=env, port=None))
