@@ -116,13 +116,23 @@ class Pipeline:
         assert result is not None
         return result
 
-    async def run(self, turn: Turn, *, stream: bool = True) -> AsyncIterator[Delta | TurnResult]:
+    async def accept(self, turn: Turn) -> AcceptedTurn:
+        """Store the user's message (PII masked) and a pending turn row.
+
+        Streaming endpoints call this before they answer 2xx, so an acknowledged message is
+        already in SQL if the process dies mid-stream; a database outage fails the request here.
+        """
+        masked, _ = mask_pii(turn.text)
+        return await asyncio.to_thread(self.log.accept, turn, masked)
+
+    async def run(self, turn: Turn, *, stream: bool = True,
+                  accepted: AcceptedTurn | None = None) -> AsyncIterator[Delta | TurnResult]:
         started = time.perf_counter()
         rec = TraceRecorder()
         with recording(rec):
-            masked, _ = mask_pii(turn.text)
             with rec.step("log.accept"):
-                accepted = await asyncio.to_thread(self.log.accept, turn, masked)
+                if accepted is None:
+                    accepted = await self.accept(turn)
             decision: RouteDecision | None = None
             reply: Reply | None = None
             error: str | None = None

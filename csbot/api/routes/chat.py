@@ -61,9 +61,12 @@ async def chat_stream(req: ChatRequest, principal: ChatPrincipal, pipeline: Pipe
     """Like `/v1/chat`, streamed as Server-Sent Events: `delta` {text} events, then `final` {ChatResponse}."""
     check_length(req, request)
     turn = await with_contact_attributes(pipeline.ctx.db, make_turn(principal.tenant_id, req))
+    # Stored before the 200 goes out: a message the client saw accepted survives a crash mid-stream,
+    # and a database outage is a 503 rather than a broken stream.
+    accepted = await pipeline.accept(turn)
 
     async def events() -> AsyncIterator[str]:
-        async for item in pipeline.run(turn, stream=True):
+        async for item in pipeline.run(turn, stream=True, accepted=accepted):
             if isinstance(item, Delta):
                 yield sse("delta", {"text": item.text})
             else:

@@ -329,9 +329,11 @@ async def _chat_turn(msg: _Incoming, sock: _Socket, ctx: AppContext, pipeline: P
     attrs = await asyncio.to_thread(turn_attributes, ctx.db, ident.tenant_id, ident.user_id, ident.session_id)
     turn = Turn(tenant_id=ident.tenant_id, session_id=ident.session_id, text=text, user_id=ident.user_id,
                 locale=ident.locale, channel="widget", attributes=attrs, turn_id=turn_id)
+    # acknowledged only once stored: an acked message survives the server dying mid-reply
+    accepted = await pipeline.accept(turn)
     await sock.send({"type": "ack", "client_id": msg.client_id, "turn_id": turn.turn_id})
     result = None
-    async for item in pipeline.run(turn, stream=True):
+    async for item in pipeline.run(turn, stream=True, accepted=accepted):
         if isinstance(item, Delta):
             await sock.send({"type": "delta", "turn_id": turn.turn_id, "text": item.text})
         else:
