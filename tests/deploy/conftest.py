@@ -16,7 +16,7 @@ NON_SETTINGS_KEYS = {"CSBOT_CONFIG", "CSBOT_SHARED_DATA"}
 CSBOT_KEY = re.compile(r"\bCSBOT_[A-Z0-9_]*[A-Z0-9]\b")
 
 #: variable names whose value is a secret and must never be written in a manifest
-SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|API_KEY|ACCESS_KEY|ROOT_USER)")
+SECRET_NAME = re.compile(r"(PASSWORD|SECRET|(^|_)TOKEN$|API_KEY|ACCESS_KEY|ROOT_USER)")
 #: the password part of scheme://user:password@host
 URL_PASSWORD = re.compile(r"://[^/@\s:]*:([^@\s]+)@")
 
