@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from csbot.api.deps import CtxDep, KbPrincipal
+from csbot.api.schemas import ErrorBody
 from csbot.bots import KNOWLEDGE_SEARCH
 from csbot.context import AppContext
 from csbot.types import Passage
@@ -16,6 +17,8 @@ from kbbot.schema import FaqItem, RowProblem
 from kbbot.service import KBService
 
 router = APIRouter(prefix="/v1/kb", tags=["kb"])
+#: a save that clashes with another item, or a publish/rollback with nothing to act on
+CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorBody}}
 
 
 class FaqItemUpdate(BaseModel):
@@ -107,7 +110,7 @@ async def _save(ctx: AppContext, tenant_id: str, item: FaqItem, publish: bool) -
     return SaveResult(item=_public(item), published_version=version)
 
 
-@router.post("/items", response_model=SaveResult, status_code=201)
+@router.post("/items", response_model=SaveResult, status_code=201, responses=CONFLICT)
 async def create_item(body: FaqItemCreate, principal: KbPrincipal, ctx: CtxDep,
                       publish: bool = Query(False, description="Publish a new version right away")) -> SaveResult:
     existing = await asyncio.to_thread(_service(ctx).store.draft_item, principal.tenant_id, body.id)
@@ -118,7 +121,7 @@ async def create_item(body: FaqItemCreate, principal: KbPrincipal, ctx: CtxDep,
     return await _save(ctx, principal.tenant_id, item, publish)
 
 
-@router.put("/items/{faq_id}", response_model=SaveResult)
+@router.put("/items/{faq_id}", response_model=SaveResult, responses=CONFLICT)
 async def put_item(faq_id: str, body: FaqItemUpdate, principal: KbPrincipal, ctx: CtxDep,
                    publish: bool = Query(False, description="Publish a new version right away")) -> SaveResult:
     """Create or replace one draft item; publishing re-encodes only the questions that changed."""
@@ -131,7 +134,7 @@ async def delete_item(faq_id: str, principal: KbPrincipal, ctx: CtxDep) -> None:
         raise HTTPException(404, f"no FAQ item {faq_id!r}")
 
 
-@router.post("/publish", response_model=LiveVersion)
+@router.post("/publish", response_model=LiveVersion, responses=CONFLICT)
 async def publish(body: PublishRequest, principal: KbPrincipal, ctx: CtxDep) -> LiveVersion:
     try:
         v = await asyncio.to_thread(_service(ctx).publish, principal.tenant_id, note=body.note)
@@ -140,7 +143,7 @@ async def publish(body: PublishRequest, principal: KbPrincipal, ctx: CtxDep) -> 
     return LiveVersion(version=v)
 
 
-@router.post("/rollback", response_model=LiveVersion)
+@router.post("/rollback", response_model=LiveVersion, responses=CONFLICT)
 async def rollback(body: RollbackRequest, principal: KbPrincipal, ctx: CtxDep) -> LiveVersion:
     try:
         v = await asyncio.to_thread(_service(ctx).rollback, principal.tenant_id, body.version)

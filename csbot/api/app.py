@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import csbot
 from csbot.api.limits import BodySizeLimit
+from csbot.api.openapi import document_errors
 from csbot.api.routes import chat, conversations, crm, health, operator, webhooks, widget
 from csbot.bots import BotRegistry
 from csbot.channels.setup import install as install_channels
@@ -82,6 +83,7 @@ def create_app(settings: Settings, *, registry: BotRegistry | None = None, redis
                 raise TypeError(f"entry point {ep.name} in {API_ENTRY_POINTS} is neither an APIRouter nor mount(app)")
     install_channels(app)
     install_error_handlers(app)
+    document_errors(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.pipeline.max_body_bytes)
     return app
 

@@ -12,7 +12,8 @@ from csbot.context import AppContext
 from csbot.pipeline.pipeline import Pipeline
 from csbot.tenants import KeyVerifier, Principal
 
-_bearer = HTTPBearer(auto_error=False, description="A tenant API key: `Authorization: Bearer csk_...`")
+_bearer = HTTPBearer(auto_error=False, scheme_name="ApiKey",
+                     description="A tenant API key: `Authorization: Bearer csk_...`")
 
 
 def get_ctx(request: Request) -> AppContext:
@@ -79,7 +80,8 @@ TenantDep = Annotated[str, Depends(get_tenant_id)]
 
 
 # --- operators (console users): `Authorization: Bearer <operator token>` from POST /v1/operator/login ---
-_operator_bearer = HTTPBearer(auto_error=False, description="An operator token from `POST /v1/operator/login`")
+_operator_bearer = HTTPBearer(auto_error=False, scheme_name="OperatorToken",
+                              description="An operator token from `POST /v1/operator/login`")
 
 
 async def get_operator(request: Request,

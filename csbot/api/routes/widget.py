@@ -120,7 +120,8 @@ async def preflight(path: str, request: Request) -> Response:
 
 
 @router.post("/session", response_model=SessionPublic,
-             responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 429: {"model": ErrorBody}})
+             responses={401: {"model": ErrorBody}, 403: {"model": ErrorBody}, 404: {"model": ErrorBody},
+                        429: {"model": ErrorBody}})
 async def create_session(body: SessionCreate, request: Request) -> Response:
     """Start (or resume) a widget visitor: returns a signed visitor token.
 
