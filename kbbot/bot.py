@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from csbot.bots import KNOWLEDGE_SEARCH
+from csbot.config import mask_url
 from csbot.trace import current as current_trace
 from csbot.types import BotEvent, BotScore, Passage, Reply, ReplyKind, Source, Suggestion, Turn
 from kbbot.confidence import Calibration, default_calibration, to_router_score
 from kbbot.constants import EVENT_KB_CHANGED, KEY_KB, KEY_VERSION, MAX_SUGGESTIONS, SUGGEST_LEAD
+from kbbot.dense_index import vector_store_status
 from kbbot.graph import GraphAnswer
 from kbbot.matcher import Candidate, FaqMatcher, MatchResult
 from kbbot.tenant_kb import TenantKB, build_tenant_kb
@@ -174,6 +176,9 @@ class KBBot:
             "embedder": kb.embedder_version, "reranker": kb.reranker_version or kb.reranker_note,
             "graph": graph.trace if graph else None, "ms": round((time.perf_counter() - t0) * 1000, 2),
         }
+        if result is not None and result.degraded:
+            trace.add(BotEvent(bot=self.name, step="kb.degraded", detail=result.degraded,
+                               data={"fallback": "bm25", "uri": mask_url(self.ctx.milvus_uri) if self.ctx else ""}))
         trace.add(BotEvent(bot=self.name, step="kb.match", detail=f"{kind} score={score:.3f}", data=data))
         return KBHint(version=kb.version, result=result, graph=graph, score=score, kind=kind)
 
@@ -214,7 +219,8 @@ class KBBot:
     def ready(self) -> dict[str, str]:
         if self.ctx is None:
             return {"kb": "not loaded"}
-        return {"kb": "ok", "kb.reranker": self._reranker_state}
+        return {"kb": "ok", "kb.reranker": self._reranker_state,
+                "vectors": vector_store_status(self.ctx.milvus_uri)}
 
     # --- knowledge search for other bots -------------------------------------------------------
     async def search(self, tenant_id: str, query: str, k: int = 5) -> list[Passage]:

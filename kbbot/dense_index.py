@@ -12,6 +12,7 @@ import hashlib
 import logging
 import re
 import threading
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,12 @@ _clients_lock = threading.Lock()
 #: (uri, collection) pairs known to be loaded in this process
 _loaded: set[tuple[str, str]] = set()
 MAX_TEXT = 2048
+#: a search slower than this counts as the vector store being down (the turn falls back to BM25)
+SEARCH_TIMEOUT_S = 2.0
+#: after a failure the store is left alone this long, so turns stay fast while it is down
+RETRY_AFTER_S = 3.0
+#: uri -> (monotonic time of the next attempt, reason) for stores that failed recently
+_down: dict[str, tuple[float, str]] = {}
 INSERT_BATCH = 2000
 QUERY_BATCH = 500
 
@@ -36,6 +43,16 @@ def client_for(uri: str) -> MilvusClient:
             client = MilvusClient(uri)
             _clients[uri] = client
         return client
+
+
+class DenseUnavailable(RuntimeError):
+    """The vector store cannot be searched now; callers fall back to lexical recall."""
+
+
+def vector_store_status(uri: str) -> str:
+    """`ok`, or `degraded: ...` while the last search of this store failed (until one succeeds)."""
+    down = _down.get(uri)
+    return "ok" if down is None else f"degraded: vector store unavailable, BM25 only ({down[1]})"
 
 
 def close_client(uri: str) -> None:
@@ -136,10 +153,27 @@ class DenseIndex:
         return found
 
     def search(self, name: str, vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
-        """Per query vector: (pk, cosine) best first (vectors are L2-normalised, so IP = cosine)."""
-        self.ensure_loaded(name)
-        res = self.client.search(name, data=[v.tolist() for v in vectors], limit=k, anns_field="vec",
-                                 output_fields=[], search_params={"metric_type": "IP"})
+        """Per query vector: (pk, cosine) best first (vectors are L2-normalised, so IP = cosine).
+
+        Raises DenseUnavailable when the store fails or is slow, and for RETRY_AFTER_S after that.
+        """
+        down = _down.get(self.uri)
+        if down is not None and time.monotonic() < down[0]:
+            raise DenseUnavailable(down[1])
+        try:
+            self.ensure_loaded(name)
+            res = self.client.search(name, data=[v.tolist() for v in vectors], limit=k, anns_field="vec",
+                                     output_fields=[], search_params={"metric_type": "IP"},
+                                     timeout=SEARCH_TIMEOUT_S)
+        except Exception as exc:  # pymilvus raises several types (MilvusException, gRPC, timeouts)
+            reason = f"{type(exc).__name__}: {str(exc)[:160]}"
+            if down is None:
+                log.warning("vector store %s unavailable, falling back to BM25: %s", self.uri, reason)
+            _down[self.uri] = (time.monotonic() + RETRY_AFTER_S, reason)
+            _loaded.discard((self.uri, name))  # a restarted server has it released again
+            raise DenseUnavailable(reason) from exc
+        if _down.pop(self.uri, None) is not None:
+            log.warning("vector store %s is back", self.uri)
         return [[(int(hit["pk"] if "pk" in hit else hit["id"]), float(hit["distance"])) for hit in hits]
                 for hits in res]
 

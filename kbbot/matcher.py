@@ -61,6 +61,8 @@ class Candidate:
     rerank: float | None = None
     bm25_rank: int | None = None
     dense_rank: int | None = None
+    #: how many of the item's questions are among the top `vote_k` dense hits
+    votes: int = 0
 
     def key(self, mode: str) -> float:
         if mode == "bm25":
@@ -79,6 +81,8 @@ class MatchResult:
     probability: float = 0.0
     features: dict[str, float] = field(default_factory=dict)
     timings_ms: dict[str, float] = field(default_factory=dict)
+    #: why dense recall was skipped (vector store down): the result is BM25 only
+    degraded: str = ""
 
     @property
     def top(self) -> Candidate | None:
@@ -143,18 +147,22 @@ class FaqMatcher:
         return self.encoder.encode([query], prefix=DOC_PREFIX)[0]
 
     def retrieve(self, query: str, qvec: np.ndarray | None = None,
-                 timings: dict[str, float] | None = None) -> list[Candidate]:
-        """Candidates (one per FAQ item) from both recalls, sorted by the fused score."""
+                 timings: dict[str, float] | None = None, *, use_dense: bool = True) -> list[Candidate]:
+        """Candidates (one per FAQ item) from both recalls (or BM25 alone), sorted by the fused score.
+
+        Raises DenseUnavailable when the vector store cannot be searched.
+        """
         t = timings if timings is not None else {}
         k = self.config.recall_k
         t0 = time.perf_counter()
         tokens = self.processor.tokens(query)
         all_bm25 = self.bm25.scores(tokens)
         t1 = time.perf_counter()
-        if qvec is None:
+        if qvec is None and use_dense:
             qvec = self.encode_query(query)
         t2 = time.perf_counter()
-        dense_hits = self.dense.search(self.collection, qvec[None, :], k)[0] if self.docs else []
+        dense_hits = (self.dense.search(self.collection, qvec[None, :], k)[0]
+                      if self.docs and use_dense and qvec is not None else [])
         t3 = time.perf_counter()
         t.update(bm25=(t1 - t0) * 1000, encode=(t2 - t1) * 1000, milvus=(t3 - t2) * 1000)
 
@@ -168,10 +176,13 @@ class FaqMatcher:
             return c
 
         dense_floor = dense_hits[-1][1] if dense_hits else 0.0
+        vote_k = self.config.fusion.vote_k
         rank = 0
-        for pk, cos in dense_hits:
+        for i_hit, (pk, cos) in enumerate(dense_hits):
             doc = self.docs[pk]
             c = cand(doc)
+            if i_hit < vote_k:
+                c.votes += 1
             if c.dense_rank is None:
                 rank += 1
                 c.dense_rank, c.dense, c.text = rank, cos, doc.text
@@ -194,11 +205,16 @@ class FaqMatcher:
                     if c.dense_rank is None:
                         c.text = doc.text
                         c.dense = dense_floor
-        p = self.config.fusion
-        for c in cands.values():
+        return self.fuse(query, list(cands.values()), self.config.fusion)
+
+    @staticmethod
+    def fuse(query: str, cands: list[Candidate], params: FusionParams) -> list[Candidate]:
+        """Set each candidate's fused score (the query's language picks the weights); best first."""
+        p = params.for_query(query)
+        for c in cands:
             c.fused = (rrf([c.bm25_rank, c.dense_rank], p.rrf_k) if p.method == "rrf"
-                       else weighted(c.dense, c.bm25_norm, p))
-        return sorted(cands.values(), key=lambda c: -c.fused)
+                       else weighted(c.dense, c.bm25_norm, p, c.votes))
+        return sorted(cands, key=lambda c: -c.fused)
 
     def rerank(self, query: str, ranked: list[Candidate], timings: dict[str, float] | None = None) -> None:
         if self.reranker is None or not ranked:

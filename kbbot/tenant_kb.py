@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from csbot.lexicon import read_entries
 from kbbot.confidence import Calibration
 from kbbot.constants import LEX_DICTIONARY, LEX_STOPWORD, LEX_SYNONYM
-from kbbot.dense_index import DenseIndex
+from kbbot.dense_index import DenseIndex, DenseUnavailable
 from kbbot.fusion import FusionParams
 from kbbot.graph import KnowledgeGraph, load_graph
 from kbbot.kb_store import KBStore
@@ -53,12 +53,20 @@ class TenantKB:
         m = self.matcher
         mode = mode or m.mode
         timings: dict[str, float] = {}
-        ranked = m.retrieve(query, timings=timings)
+        degraded = ""
+        try:
+            ranked = m.retrieve(query, timings=timings)
+        except DenseUnavailable as exc:  # answer from BM25 alone, with its own calibration
+            degraded = f"vector store unavailable, BM25 only: {exc}"
+            ranked = m.retrieve(query, timings=timings, use_dense=False)
+            mode = "bm25"
         now = time.time()
         ranked = [c for c in ranked if self._servable(self.items[c.faq_id], channel, now)]
         if mode == "rerank":
             m.rerank(query, ranked, timings)
-        return FaqMatcher.decide(query, ranked, mode, self.calibration.for_mode(mode), timings)
+        result = FaqMatcher.decide(query, ranked, mode, self.calibration.for_mode(mode), timings)
+        result.degraded = degraded
+        return result
 
     @staticmethod
     def _servable(item: FaqItem, channel: str | None, now: float) -> bool:
