@@ -23,4 +23,7 @@ def run(job: JobContext) -> JobResult:
     version = service.publish(job.tenant_id, note=f"job {job.job_id}")
     stats = service.last_stats
     job.log(f"published KB version {version}" + (f" ({stats.encoded} encoded, {stats.reused} reused)" if stats else ""))
-    return JobResult(detail={"kb_version": version})
+    detail: dict[str, object] = {"kb_version": version}
+    if stats is not None:
+        detail.update(questions=stats.questions, encoded=stats.encoded, reused=stats.reused)
+    return JobResult(detail=detail)

@@ -25,7 +25,12 @@ def run(job: JobContext) -> JobResult:
     sets = [s for s in str(p.get("datasets", "lcqmc,bq,oppo")).split(",") if s]
     cfg = RerankerTrainConfig(epochs=float(p.get("epochs", 1.0)), batch_size=int(p.get("batch_size", job.batch_size * 8)),
                               lr=float(p.get("lr", 4e-5)), max_pairs=p.get("max_pairs"),
+                              num_layers=int(p.get("num_layers", RerankerTrainConfig.num_layers)),
+                              train_layers=int(p.get("train_layers", 0)),
                               pair_files=[data_dir / s / "train.tsv" for s in sets])
+    missing = [str(f) for f in cfg.pair_files if not f.exists()]
+    if missing:
+        raise ValueError(f"pair files not found: {', '.join(missing)} (datasets {sets} under {data_dir})")
     items = KBStore(job.db).draft_items(job.tenant_id)
     pairs = training_pairs(cfg, items)
     job.log(f"{len(pairs)} training pairs ({len(items)} FAQ items of the tenant)")

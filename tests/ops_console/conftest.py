@@ -61,6 +61,8 @@ def env_of(settings: Settings) -> dict[str, str]:
         "HF_HUB_OFFLINE": "1",
         "PYTHONPATH": str(REPO),
     })
+    if settings.milvus_uri:
+        env["CSBOT_MILVUS_URI"] = settings.milvus_uri
     return env
 
 
