@@ -1,5 +1,6 @@
-"""Operations API (`/v1/annotations`, `/v1/training`, `/v1/models`) and `mount(app)`, which adds it, the
-Gradio console at `/console`, and the promotion listener to the csbot server (entry point `csbot.api`).
+"""Operations API (`/v1/annotations`, `/v1/training`, `/v1/models`) and `mount(app)`, which adds it and the
+Gradio console at `/console` to the csbot server (entry point `csbot.api`). Promotions are applied by
+the server itself (csbot.api.promotions), console or not.
 
 Every route needs an operator token (POST /v1/operator/login) and acts on that user's tenant only.
 Roles: annotators annotate and export; operators also launch and cancel jobs and promote (not forced);
@@ -229,12 +230,8 @@ async def audit_log(ident: OperatorDep, request: Request,
 # --- mounting ----------------------------------------------------------------------------------
 
 def mount(app: FastAPI) -> None:
-    """Entry point `csbot.api` → console: the operations API, the promotion listener, the Gradio console."""
-    from ops_console import promotions
-
+    """Entry point `csbot.api` → console: the operations API and the Gradio console."""
     app.include_router(router)
-    app.state.startup_hooks.append(promotions.start)
-    app.state.shutdown_hooks.append(promotions.stop)
     try:
         from ops_console.ui.app import mount_console
     except ImportError:  # console UI not importable (gradio missing): the API still works

@@ -18,6 +18,8 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import csbot
+from csbot import logsafe
+from csbot.api import promotions
 from csbot.api.limits import BodySizeLimit
 from csbot.api.openapi import document_errors
 from csbot.api.routes import chat, conversations, crm, health, operator, webhooks, widget
@@ -82,8 +84,10 @@ def create_app(settings: Settings, *, registry: BotRegistry | None = None, redis
             else:
                 raise TypeError(f"entry point {ep.name} in {API_ENTRY_POINTS} is neither an APIRouter nor mount(app)")
     install_channels(app)
+    promotions.install(app)
     install_error_handlers(app)
     document_errors(app)
+    logsafe.install()
     app.add_middleware(BodySizeLimit, max_bytes=settings.pipeline.max_body_bytes)
     return app
 

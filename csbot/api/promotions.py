@@ -1,9 +1,12 @@
-"""Applies model promotions inside a serving process: reload the role in the ModelHub, then tell the bots.
+"""Applies model promotions inside every serving process: reload the role in the ModelHub, then tell the bots.
 
-The ModelHub swaps a promoted version in when told; bots that keep a per-tenant runtime built from a
-model (TaskBot's intent classifier) rebuild it on their next turn once invalidated. The spine starts no
-hub listener of its own yet, so the console's mount starts this one (idempotent: a reload of an
-unchanged version does nothing).
+A promotion (console, API or `csbot kb train-reranker --promote`) is announced on Redis pub/sub
+(`<prefix>:events:model-promoted`). Every `csbot serve` subscribes from its lifespan (`install`),
+with or without the operator console mounted: the ModelHub loads the new version first and then swaps
+it in (requests in flight finish on the old object); bots that keep a per-tenant runtime built from a
+model (TaskBot's intent classifier, the KB bot's matcher) rebuild it on their next turn once
+invalidated. Idempotent: a reload of an unchanged version does nothing. (The ChatBot follows
+`chat-lora` promotions with its own subscription.)
 """
 
 from __future__ import annotations
@@ -68,14 +71,20 @@ async def listen(app: FastAPI, ready: asyncio.Event | None = None) -> None:
 
 async def start(app: FastAPI) -> None:
     ready = asyncio.Event()
-    app.state.ops_promotion_listener = asyncio.create_task(listen(app, ready))
+    app.state.promotion_listener = asyncio.create_task(listen(app, ready))
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(ready.wait(), 5)
 
 
 async def stop(app: FastAPI) -> None:
-    task = getattr(app.state, "ops_promotion_listener", None)
+    task = getattr(app.state, "promotion_listener", None)
     if task is not None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+
+
+def install(app: FastAPI) -> None:
+    """Start the listener with the app's lifespan and stop it at shutdown."""
+    app.state.startup_hooks.append(start)
+    app.state.shutdown_hooks.append(stop)
