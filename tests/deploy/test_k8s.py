@@ -124,12 +124,17 @@ def test_probes_use_the_real_health_routes(target: str) -> None:
         for c in d["spec"]["template"]["spec"]["containers"]:
             assert "livenessProbe" in c, f"{name}/{c['name']} has no liveness probe"
             if name == "csbot-api":
-                assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
-                assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
-                assert {
-                    c["readinessProbe"]["httpGet"]["path"],
-                    c["livenessProbe"]["httpGet"]["path"],
-                } <= routes
+                # /readyz (models loaded, stores reachable) gates the start; afterwards a shared store's
+                # outage must not take every replica out of the Service at once
+                paths = {
+                    p: c[p]["httpGet"]["path"] for p in ("startupProbe", "readinessProbe", "livenessProbe")
+                }
+                assert paths == {
+                    "startupProbe": "/readyz",
+                    "readinessProbe": "/healthz",
+                    "livenessProbe": "/healthz",
+                }
+                assert set(paths.values()) <= routes
                 assert c["command"][:2] == ["csbot", "serve"] and "0.0.0.0" in c["command"]
 
 
