@@ -19,7 +19,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import csbot
 from csbot import logsafe
-from csbot import logsafe
 from csbot.api import promotions
 from csbot.api.limits import BodySizeLimit
 from csbot.api.openapi import document_errors
@@ -88,7 +87,6 @@ def create_app(settings: Settings, *, registry: BotRegistry | None = None, redis
     promotions.install(app)
     install_error_handlers(app)
     document_errors(app)
-    logsafe.install()
     logsafe.install()
     app.add_middleware(BodySizeLimit, max_bytes=settings.pipeline.max_body_bytes)
     return app
