@@ -7,6 +7,7 @@ after interpolation with the .env.example values (as compose would resolve it).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from importlib import resources
@@ -23,6 +24,13 @@ COMPOSE_DIR = REPO / "deploy" / "compose"
 COMPOSE = COMPOSE_DIR / "compose.yaml"
 ENV_EXAMPLE = COMPOSE_DIR / ".env.example"
 SENTINEL = "from-env-"  # marks a value that came from the .env file
+
+
+@functools.cache
+def _validator() -> jsonschema.protocols.Validator:
+    """The compose-spec validator, built once (`jsonschema.validate` re-checks the schema per call)."""
+    schema = _compose_schema()
+    return jsonschema.validators.validator_for(schema)(schema)
 
 
 def _compose_schema() -> dict:
@@ -98,26 +106,26 @@ def _routes(router) -> set[str]:  # type: ignore[no-untyped-def]
 
 
 def test_compose_file_validates_against_the_compose_spec() -> None:
-    schema = _compose_schema()
+    validator = _validator()
     raw = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
-    jsonschema.validate(raw, schema)
+    validator.validate(raw)
     resolved = _resolved()
-    jsonschema.validate(resolved, schema)
+    validator.validate(resolved)
     # the interpolated numbers are numbers again (compose converts them the same way)
     assert int(resolved["services"]["api"]["deploy"]["replicas"]) >= 2
 
 
 def test_schema_check_catches_a_broken_file() -> None:
     """The check above can fail: a misspelled key and a wrong type are rejected."""
-    schema = _compose_schema()
+    validator = _validator()
     broken = _resolved()
     broken["services"]["api"]["helthcheck"] = broken["services"]["api"].pop("healthcheck")
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(broken, schema)
+        validator.validate(broken)
     broken = _resolved()
     broken["services"]["redis"]["ports"] = {"6379": 6379}
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate(broken, schema)
+        validator.validate(broken)
 
 
 def test_required_secrets_must_be_set_before_compose_starts() -> None:
