@@ -17,14 +17,14 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chatbot import guards
 from chatbot.corpus import shipped_pairs
-from chatbot.generator import Generator, GeneratorUnavailable
+from chatbot.generator import Generator, GeneratorUnavailable, bounded
 from chatbot.patterns import PatternMatch, PatternSet, compile_specs, merge_specs, shipped_specs
 from chatbot.prompts import Persona, chat_messages, fallback_text, grounded_messages, refusal_text
 from chatbot.retrieval import Calibration, Candidate, PairIndex, calibration_for, load_calibrations
@@ -442,16 +442,20 @@ class ChatBot:
         lang, llm, rec = turn.lang, self.ctx.settings.llm, trace.current()
         persona = tenant.persona[lang]
         messages = chat_messages(persona, lang, turn.query)
+        allowed = f"{turn.text}\n{persona.system_prompt}"
         adapter = await self._adapter(turn.tenant_id, tenant, generator)
         start = time.monotonic()
         text, sent, problem = "", "", ""
         try:
-            async for delta in _bounded(generator.stream(messages, max_new_tokens=llm.max_new_tokens,
+            async for delta in bounded(generator.stream(messages, max_new_tokens=llm.max_new_tokens,
                                                          temperature=0.0, adapter=adapter,
                                                          time_budget_s=llm.time_budget_s), start + llm.time_budget_s):
                 text = text + delta if sent else (text + delta).lstrip()
                 if guards.leaks_prompt(text, messages[0].content, lang):
                     problem = "prompt leakage"
+                    break
+                if guards.foreign_identifiers(text, allowed):
+                    problem = "identifier the customer never gave"
                     break
                 if len(text) >= STREAM_HOLD_CHARS and not sent and not guards.language_ok(text, lang):
                     problem = "wrong language"
@@ -514,10 +518,14 @@ class ChatBot:
             problem = "time budget spent"
         sup = guards.support(answer, passages, lang) if answer else 0.0
         if not problem:
-            if guards.is_refusal(answer):
-                problem = "model declined: passages do not answer"
-            elif guards.leaks_prompt(answer, messages[0].content.split("<<<PASSAGES")[0], lang):
+            # leakage first: an answer that leaks and also says CANNOT_ANSWER must be reported as a leak
+            if guards.leaks_prompt(answer, messages[0].content.split("<<<PASSAGES")[0], lang):
                 problem = "prompt leakage"
+            elif guards.is_refusal(answer):
+                problem = "model declined: passages do not answer"
+            elif guards.foreign_identifiers(answer, "\n".join(
+                    [turn.text, persona.system_prompt, *(f"{p.question} {p.answer}" for p in passages)])):
+                problem = "identifier the customer never gave"
             elif sup < SUPPORT_MIN.get(lang, 0.5):
                 problem = f"unsupported by passages (support {sup:.2f})"
             elif not guards.language_ok(answer, lang):
@@ -536,22 +544,3 @@ class ChatBot:
         yield Reply(text=answer, kind=ReplyKind.answer, confidence=round(min(0.69, sup), 3), suggestions=suggestions,
                     source=Source(bot=self.name, faq_ids=ids, faq_id=ids[0], model_version=version,
                                   kb_version=passages[0].kb_version))
-
-
-async def _bounded(stream: AsyncIterator[str], deadline: float) -> AsyncIterator[str]:
-    """Deltas of `stream` until `deadline` (monotonic); TimeoutError after, and the stream is closed."""
-    it = stream.__aiter__()
-    try:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError
-            try:
-                delta = await asyncio.wait_for(it.__anext__(), remaining)
-            except StopAsyncIteration:
-                return
-            yield delta
-    finally:
-        aclose: Callable[[], Awaitable[None]] | None = getattr(it, "aclose", None)
-        if aclose is not None:
-            await aclose()

@@ -6,6 +6,8 @@ Each stage returns a `Verdict`; a verdict with a reply ends the pipeline for thi
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import logging
 import re
@@ -15,6 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from csbot.lexicon import LexiconCache
+from csbot.pipeline.fold import fold, squeeze
 from csbot.pipeline.sensitive import SensitiveMatcher, WordAction
 from csbot.pipeline.texts import text
 from csbot.sessions import DialogueState
@@ -62,32 +65,85 @@ class SensitiveWordStage:
 
 
 # Attempts to override the bot's instructions or extract them. Kept specific: ordinary questions
-# such as "忽略这个订单" must pass.
+# such as "忽略这个订单", "系统提示库存不足" or "忘记密码了" must pass. Matched on the folded,
+# squeezed text (csbot.pipeline.fold) so full width, look-alikes, zero-width characters and
+# spaced-out letters change nothing, and on base64 runs decoded once.
 _INJECTION = re.compile(
     "|".join(
         [
-            r"ignore (all |the |any )?(previous|prior|above|earlier) (instructions|prompts?|rules)",
+            r"(ignore|forget|disregard|override|bypass|skip) (all |any |the |your |my |every )*"
+            r"(previous |prior |above |earlier |preceding |initial |original |system |safety |old )+"
+            r"(instructions?|prompts?|rules|directions|guidelines|messages?|context|settings)",
             r"disregard (all |the |your )?(previous|prior|above|system) ",
-            r"(reveal|show|print|repeat|output|tell me) (me )?(your|the) (system )?(prompt|instructions)",
-            r"you are now (a |an )?(dan|developer mode|unrestricted|jailbroken)",
-            r"\bjailbreak\b|\bdan mode\b|developer mode",
-            r"忽略(之前|以上|上面|前面|先前|所有)(的)?(所有)?(指令|指示|提示|规则|设定)",
-            r"(输出|告诉我|显示|打印|重复)(一下)?(你的)?(系统)?(提示词|提示语|指令|system prompt)",
-            r"你现在(是|扮演)(一个)?(没有|不受)(任何)?(限制|约束)",
-            r"(越狱|开发者模式)",
+            r"(reveal|show|print|repeat|output|tell me|display|dump|leak|give me|share|write out|recite|"
+            r"what (is|are|was|were)) (me )?(all )?(of )?your (full |exact |entire |hidden |secret |original |initial )*"
+            r"(system |developer |hidden |initial |original )*(prompt|instructions|rules|guidelines|configuration)",
+            r"(reveal|show|print|repeat|output|tell me|display|dump|leak|give me|share|write out|recite) (me )?the "
+            r"(full |exact |entire |secret )*(system|developer|hidden|initial|original) (prompt|instructions|message|rules)",
+            r"(system|developer|hidden|initial) (prompt|instructions|message)",
+            r"repeat (the |all |everything |every )*(text|words?|lines?|everything|above|before)",
+            r"(text|words|everything|content) (above|before) (this|the|my)",
+            r"you are now (a |an |my )?(dan|developer mode|unrestricted|jailbroken|evil|unfiltered|free)",
+            r"\bjailbreak|\bdan mode\b|developer mode|do anything now|\bdan\b.{0,20}(mode|prompt|jailbreak)",
+            r"\b(pretend|act|behave|roleplay|role-play) (to be|as if|as|like) (you are |you're )?(an? )?"
+            r"(unrestricted|unfiltered|evil|different|dan|hacker|admin|developer|system|ai without|chatbot without)",
+            r"from now on,? (you|your) (are|will|must|have no|answer)",
+            r"new (system )?(instructions|rules|persona)\s*:",
+            r"(no|without) (any )?(restrictions|filters|rules|limitations|censorship)",
+            r"<\|?im_start|\[/?inst\]|<\|system\|>|</?system>|\[system\]|#{2,} ?(system|instruction)",
+            r"(translate|summari[sz]e|paraphrase|rewrite|encode) (your|the) (instructions|prompt|rules|words above|text above)",
+            r"instructions you (were|have been|got) (given|told)|internal note|passages>>>|<<<passages",
+            r"(other|another|all) (users?|customers?)('s|s')? (orders?|phones?|numbers?|data|addresses|information|info)",
+            r"(忽略|无视|忘记|忘掉|抛开|跳过|绕过|不要管)(你)?(之前|以上|上面|前面|先前|所有|全部|原来|原先|原有|你)的?(所有|全部)?"
+            r"(指令|指示|提示|规则|设定|限制|约束|要求|身份|人设|说明)",
+            r"(输出|告诉我|显示|打印|重复|复述|透露|泄露|念出|写出|给我看|说出|发给我|翻译)(一下|出)?(你的|你收到的|你的全部|全部的|所有的)?"
+            r"(系统)?(提示词|提示语|指令|system prompt|初始设定|内部设定|隐藏设定|原始指令|说明文字)",
+            r"系统提示词|系统指令|system prompt|初始指令|内部指令|内部备注",
+            r"你的(初始|内部|隐藏|原始|全部)(设定|指令|提示|备注|说明)",
+            r"(原样|逐字|一字不差|完整)(地)?(输出|复述|重复|打印|给出)",
+            r"(复述|重复|输出|打印)(一下)?(上面|以上|前面|之前)(的)?(内容|文字|话|所有)",
+            r"你现在(是|扮演|变成)(一个)?(没有|不受|无)(任何)?(限制|约束|审查|过滤)",
+            r"(没有|不受|无|解除|取消)(任何)?(限制|约束|审查|过滤)(的)?(ai|模式|助手|机器人|版本)",
+            r"(假装|扮演|充当|模拟)(你是|成|一个)?(一个)?(没有|不受|邪恶|黑客|管理员|开发者|系统|dan|坏人|另一个)",
+            r"(从现在(开始|起)|接下来)(你|你的)(是|将|必须|要|只能|不再)",
+            r"(越狱|开发者模式|管理员模式|上帝模式|无限制模式)",
+            r"(其他|别的|另一个|其它|所有)(用户|客户|顾客|人)(的)(订单|手机|电话|号码|地址|信息|数据|资料)",
         ]
     )
 )
+#: the same phrases with optional spaces, for text whose spelled-out letters were squeezed together
+_INJECTION_LOOSE = re.compile(_INJECTION.pattern.replace(" ", " ?"))
+_B64_RUN = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
+
+
+def injection_match(text: str) -> str | None:
+    """The injection phrase found in `text` (disguised or base64-encoded too), or None."""
+    m = _INJECTION.search(re.sub(r"\s+", " ", text.lower()))
+    if m:
+        return m.group(0)
+    views = [squeeze(fold(text)).text]
+    for run in _B64_RUN.findall(text):
+        try:
+            decoded = base64.b64decode(run + "=" * (-len(run) % 4)).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            continue
+        views.append(squeeze(fold(decoded)).text)
+    for view in views:
+        m = _INJECTION_LOOSE.search(re.sub(r"\s+", " ", view))
+        if m:
+            return m.group(0)
+    return None
 
 
 class InjectionStage:
     name = "injection"
 
     async def check(self, turn: Turn, state: DialogueState) -> Verdict:
-        m = _INJECTION.search(turn.query)
-        if not m:
+        # the raw text too: base64 does not survive the normaliser's lower-casing
+        found = injection_match(turn.query) or injection_match(turn.text)
+        if found is None:
             return _passed(self.name)
-        return Verdict(stage=self.name, action=VerdictAction.block, detail=m.group(0)[:80],
+        return Verdict(stage=self.name, action=VerdictAction.block, detail=found[:80],
                        reply=_canned("injection", ReplyKind.reject, turn))
 
 

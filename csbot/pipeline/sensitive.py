@@ -8,6 +8,7 @@ from enum import StrEnum
 import ahocorasick
 
 from csbot.lexicon import LexiconEntry
+from csbot.pipeline.fold import fold, squeeze
 
 
 class WordAction(StrEnum):
@@ -38,7 +39,7 @@ class SensitiveMatcher:
             return
         auto = ahocorasick.Automaton()
         for e in entries:
-            term = e.term.strip().lower()
+            term = fold(e.term.strip()).text
             if not term:
                 continue
             try:
@@ -51,9 +52,19 @@ class SensitiveMatcher:
         self._automaton = auto
 
     def find(self, text: str) -> list[WordHit]:
+        """Hits in `text`, also when the word is disguised (see csbot.pipeline.fold); spans are original offsets."""
         if self._automaton is None:
             return []
-        low = text.lower()
+        folded = fold(text)
+        hits: dict[tuple[int, int, str], WordHit] = {}
+        for view in (folded, squeeze(folded)):
+            for h in self._scan(view.text):
+                start, end = view.span(h.start, h.end)
+                hits.setdefault((start, end, h.term), WordHit(h.term, start, end, h.action, h.category))
+        return sorted(hits.values(), key=lambda h: (h.start, h.end))
+
+    def _scan(self, low: str) -> list[WordHit]:
+        assert self._automaton is not None
         hits: list[WordHit] = []
         for end, (term, action, category) in self._automaton.iter(low):
             start = end - len(term) + 1
