@@ -193,9 +193,11 @@ def _embedded_env(settings, group) -> dict[str, str]:  # type: ignore[no-untyped
 def _run_api(host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from csbot.api.server import uvicorn_options
+
     get_settings.cache_clear()
     uvicorn.run("csbot.api.factory:app_from_env", factory=True, host=host, port=port, workers=workers,
-                log_level=os.environ.get("CSBOT_LOG_LEVEL", "info").lower(), timeout_graceful_shutdown=5)
+                log_level=os.environ.get("CSBOT_LOG_LEVEL", "info").lower(), **uvicorn_options(get_settings()))
 
 
 @app.command()

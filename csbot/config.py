@@ -30,6 +30,17 @@ class PipelineSettings(BaseModel):
     min_route_score: float = 0.3
 
 
+class ServerSettings(BaseModel):
+    """How `csbot serve` runs uvicorn against slow or greedy clients (see docs/security.md)."""
+
+    #: seconds an idle keep-alive connection is kept before the server closes it
+    keep_alive_s: int = 5
+    #: connections and requests in flight per worker process before new ones get a 503 (0 = no limit)
+    limit_concurrency: int = 1000
+    #: largest request line plus headers accepted before the connection is refused (h11's buffer)
+    max_header_bytes: int = 16 * 1024
+
+
 class ModelSettings(BaseModel):
     #: where `csbot models prepare` writes converted checkpoints
     dir: Path | None = None
@@ -73,6 +84,7 @@ class Settings(BaseSettings):
     shop_url: str = ""
     log_level: str = "INFO"
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` once the body passes the limit; an HTTPException so that FastAPI, which turns
+    other errors met while reading a body into a 400, lets it through to the 413 handler."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"request body exceeds the limit of {max_bytes} bytes")
 
 
 class BodySizeLimit:
@@ -40,7 +45,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -60,7 +65,8 @@ async def _reject(send: Send, status: int, detail: str) -> None:
     from csbot.metrics import METRICS
 
     METRICS.http_rejects.labels(status=str(status)).inc()
-    body = json.dumps({"error": "request refused", "detail": detail}).encode()
+    title = "request too large" if status == 413 else "bad request"
+    body = json.dumps({"error": title, "detail": detail}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

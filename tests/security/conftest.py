@@ -21,6 +21,7 @@ import pytest
 import redis
 import uvicorn
 
+from csbot.api.server import uvicorn_options
 from csbot.config import Settings
 from csbot.storage.db import Database
 from csbot.storage.migrate import upgrade
@@ -109,7 +110,7 @@ def add_tenants(stack: Stack, *tenants: str) -> None:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The full app on a real uvicorn, tenants `acme` and `other`."""
+    """The full app on a real uvicorn run as `csbot serve` runs it, tenants `acme` and `other`."""
     tmp = tmp_path_factory.mktemp("security")
     prefix = f"csbot-test-{uuid.uuid4().hex[:10]}"
     settings = module_settings(tmp, prefix)
@@ -117,7 +118,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     db = Database(settings.database_url)
     app = build_app(settings)
     try:
-        with serve(app) as url:
+        with serve(app, **uvicorn_options(settings)) as url:
             s = Stack(url, app, settings, db)
             add_tenants(s, "acme", "other")
             yield s

@@ -109,8 +109,9 @@ async def chat_ws(ws: WebSocket) -> None:
                     raise ValueError("expected a JSON object with type 'message'")
                 data.pop("type", None)
                 req = ChatRequest.model_validate(data)
-            except (ValueError, ValidationError) as exc:
-                detail = exc.errors(include_url=False) if isinstance(exc, ValidationError) else str(exc)
+            except (ValueError, ValidationError, RecursionError) as exc:  # RecursionError: nested too deep
+                detail = exc.errors(include_url=False) if isinstance(exc, ValidationError) else \
+                    "the message is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
                 await ws.send_json({"type": "error", "error": "invalid message", "detail": detail})
                 continue
             if listener is None:

@@ -245,8 +245,9 @@ async def widget_ws(ws: WebSocket) -> None:
                 data = json.loads(raw)
                 if not isinstance(data, dict):
                     raise ValueError("expected a JSON object")
-            except ValueError as exc:
-                await sock.send({"type": "error", "error": "invalid message", "detail": str(exc)})
+            except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep for the parser
+                detail = "the message is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+                await sock.send({"type": "error", "error": "invalid message", "detail": detail})
                 continue
             await _handle(data, sock, ctx, app.state.pipeline, ident, cfg, app)
     except WebSocketDisconnect:

@@ -1,0 +1,167 @@
+"""Abuse of a real server (uvicorn run with the options of `csbot serve`): oversized and deeply nested
+bodies, slow and oversized headers, and floods of widget sessions and API requests are refused or
+limited with a clear answer, and the service keeps answering everyone else meanwhile and afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+from csbot.channels.config import ChannelSettings
+from csbot.storage.models import Tenant
+from tests.security.conftest import Stack, bearer
+
+SHOP = "http://shop.example"
+
+
+@pytest.fixture(scope="module")
+def client(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.url, timeout=30) as c:
+        yield c
+
+
+def still_serving(client: httpx.Client, stack: Stack, session: str = "ok") -> None:
+    """A normal customer turn still gets its answer."""
+    r = client.post("/v1/chat", headers=bearer(stack.keys["other"]), json={"session_id": session, "text": "你好"})
+    assert r.status_code == 200 and r.json()["text"] == "您好，有什么可以帮您？", r.text
+
+
+def test_oversized_bodies_get_413(stack: Stack, client: httpx.Client) -> None:
+    limit = stack.settings.pipeline.max_body_bytes
+    big = '{"session_id": "s", "text": "' + "x" * limit + '"}'
+    r = client.post("/v1/chat", headers={**bearer(stack.keys["acme"]), "content-type": "application/json"},
+                    content=big)
+    assert r.status_code == 413
+    assert r.json() == {"error": "request too large",
+                        "detail": f"request body is {len(big)} bytes; the limit is {limit}"}
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit counts what arrives
+        for _ in range(limit // 4096 + 2):
+            yield b"x" * 4096
+
+    r = client.post("/v1/kb/items", headers={**bearer(stack.keys["acme"]), "content-type": "application/json"},
+                    content=chunks())
+    assert r.status_code == 413 and f"limit of {limit} bytes" in r.json()["detail"]
+    port = int(stack.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:  # clients refuse to send this
+        sock.sendall(b"POST /v1/chat HTTP/1.1\r\nHost: x\r\nContent-Length: 12x\r\n\r\n{}")
+        assert sock.recv(100).startswith(b"HTTP/1.1 400")
+    still_serving(client, stack)
+
+
+@pytest.mark.parametrize("depth", [50, 1_000, 30_000])
+def test_deeply_nested_json_is_refused_cleanly(stack: Stack, client: httpx.Client, depth: int) -> None:
+    key = {**bearer(stack.keys["acme"]), "content-type": "application/json"}
+    nested = "[" * depth + "]" * depth
+    targets = [
+        ("POST", "/v1/chat", '{"session_id": "s", "text": "hi", "extra": ' + nested + "}"),
+        ("POST", "/v1/chat", nested),
+        ("PATCH", "/v1/crm/contacts/u1", '{"attributes": {"a": ' + nested + "}}"),
+        ("POST", "/v1/webhooks", '{"url": "http://127.0.0.1:9/", "events": ' + nested + "}"),
+        ("POST", "/v1/kb/items", '{"id": "n", "question": "q", "answer": "a", "tags": ' + nested + "}"),
+        ("POST", "/v1/operator/login", '{"tenant": ' + nested + "}"),
+    ]
+    for method, path, body in targets:
+        r = client.request(method, path, headers=key, content=body)
+        assert r.status_code in (400, 422), f"{method} {path} depth {depth}: {r.status_code} {r.text[:200]}"
+        assert r.json()["error"] in ("bad request", "invalid request")
+    # the chat socket answers a nested message with an error and stays usable
+    with connect(f"{stack.url.replace('http', 'ws')}/v1/ws?api_key={stack.keys['acme']}") as ws:
+        ws.send('{"type": "message", "session_id": "n", "text": ' + nested + "}")
+        assert '"error"' in ws.recv(timeout=30)
+        ws.send('{"type": "message", "session_id": "n", "text": "你好"}')
+        replies = [ws.recv(timeout=30) for _ in range(4)]
+        assert any(json.loads(m)["type"] == "reply" for m in replies), replies
+    still_serving(client, stack)
+
+
+def _slow_client(port: int, stop: threading.Event, sent: list[int]) -> None:
+    """Slowloris: a request whose headers arrive a byte at a time and never end."""
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 10_000
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            for i in range(len(head)):
+                if stop.is_set():
+                    return
+                s.sendall(head[i:i + 1])
+                sent[0] += 1
+                time.sleep(0.05)
+    except OSError:
+        return
+
+
+@pytest.mark.slow
+def test_slow_clients_do_not_stop_the_service(stack: Stack, client: httpx.Client) -> None:
+    port = int(stack.url.rsplit(":", 1)[1])
+    stop, sent = threading.Event(), [0]
+    slow = [threading.Thread(target=_slow_client, args=(port, stop, sent), daemon=True) for _ in range(40)]
+    for t in slow:
+        t.start()
+    try:
+        time.sleep(1.0)
+        latencies = []
+        for i in range(10):
+            t0 = time.monotonic()
+            assert client.get("/healthz").status_code == 200
+            still_serving(client, stack, session=f"slowloris-{i}")
+            latencies.append(time.monotonic() - t0)
+            time.sleep(0.2)
+        assert sent[0] > 40 * 10, "the slow clients were not sending"
+        assert max(latencies) < 10, latencies
+    finally:
+        stop.set()
+        for t in slow:
+            t.join(5)
+    # headers beyond the limit end the connection with an error instead of filling memory
+    limit = stack.settings.server.max_header_bytes
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (limit * 2))
+        answer = s.recv(200)
+    assert answer == b"" or answer.startswith((b"HTTP/1.1 400", b"HTTP/1.1 431")), answer
+    # an idle keep-alive connection is closed after server.keep_alive_s
+    with socket.create_connection(("127.0.0.1", port), timeout=stack.settings.server.keep_alive_s + 10) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = s.recv(4096)
+        assert first.startswith(b"HTTP/1.1 200")
+        t0 = time.monotonic()
+        assert s.recv(4096) == b""  # closed by the server
+        assert time.monotonic() - t0 < stack.settings.server.keep_alive_s + 5
+    still_serving(client, stack)
+
+
+def test_session_floods_are_limited(stack: Stack, client: httpx.Client) -> None:
+    with stack.db.session() as s:
+        row = s.get(Tenant, "acme")
+        assert row is not None
+        row.settings = {**(row.settings or {}), "allowed_origins": [SHOP]}
+    stack.app.state.channel_settings = ChannelSettings(sessions_per_min=5, api_key_requests_per_min=25,
+                                                       dispatcher=False)
+    try:
+        # one address opening widget sessions: 5 a minute, then 429 with Retry-After (and CORS, so the
+        # widget on the shop's page can read it)
+        statuses = []
+        for _ in range(8):
+            r = client.post("/v1/widget/session", headers={"origin": SHOP}, json={"tenant": "acme"})
+            statuses.append(r.status_code)
+        assert statuses == [200] * 5 + [429] * 3, statuses
+        assert 0 < int(r.headers["retry-after"]) <= 60
+        assert r.headers["access-control-allow-origin"] == SHOP
+        assert "widget sessions" in r.json()["detail"]
+        # one API key opening conversation after conversation: its budget runs out, others' does not
+        codes = [client.post("/v1/chat", headers=bearer(stack.keys["acme"]),
+                             json={"session_id": f"flood-{i}", "text": "你好"}).status_code for i in range(30)]
+        assert codes.count(200) <= 25 and codes[-1] == 429, codes
+        r = client.post("/v1/chat", headers=bearer(stack.keys["acme"]), json={"session_id": "x", "text": "你好"})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0 and "per minute" in r.json()["detail"]
+        still_serving(client, stack, session="after-flood")
+        assert client.get("/healthz").status_code == 200
+    finally:
+        stack.app.state.channel_settings = None
