@@ -16,6 +16,7 @@ import typer
 
 from csbot.channels.cli import user_app
 from csbot.config import get_settings
+from csbot.gdpr_cli import gdpr_app
 
 CLI_ENTRY_POINTS = "csbot.cli"
 
@@ -30,6 +31,7 @@ app.add_typer(apikey_app, name="apikey")
 app.add_typer(config_app, name="config")
 app.add_typer(demo_app, name="demo")
 app.add_typer(user_app, name="user")
+app.add_typer(gdpr_app, name="gdpr")
 
 log = logging.getLogger("csbot")
 
@@ -229,6 +231,7 @@ def up(port: Annotated[int, typer.Option(help="API port")] = 8000,
         get_settings.cache_clear()
         settings = get_settings()
         key = _load_demo(settings)
+        _purge_expired(settings)
         csbot_bin = str(Path(sys.executable).with_name("csbot"))
         api = group.add(start_process("api", [csbot_bin, "serve", "--host", host, "--port", str(port)],
                                       settings.data_dir / "logs", env=env, port=None))
@@ -267,6 +270,21 @@ def up(port: Annotated[int, typer.Option(help="API port")] = 8000,
         except NameError:
             pass
         typer.echo("stopped.", err=True)
+
+
+def _purge_expired(settings) -> None:  # type: ignore[no-untyped-def]
+    """Retention at start-up: conversations older than a tenant's `retention_days` go (see csbot.gdpr)."""
+    from csbot.gdpr import _redis, purge_expired
+    from csbot.storage.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        for r in purge_expired(db, redis=_redis(settings.redis_url), prefix=settings.redis_prefix):
+            log.info("retention: %s: %d conversations purged", r.tenant_id, r.conversations)
+    except Exception as exc:  # noqa: BLE001 - a purge failure must not stop the service; logged
+        log.warning("retention purge at start-up failed: %s", exc)
+    finally:
+        db.dispose()
 
 
 _LOADED: dict[str, typer.Typer] = {}

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from csbot.pipeline.pii import mask_pii
 from csbot.storage.db import Database
 from csbot.storage.models import Conversation, Feedback, Message, TurnLog
 from csbot.types import JsonValue, Reply, Turn
@@ -75,7 +76,7 @@ class ConversationLog:
         """Fill in the turn row and store the bot's message; returns the bot message id."""
         with self.db.session() as s:
             values: dict[str, object] = dict(
-                normalised=normalised, route=route, scores=scores, steps_ms=steps_ms, trace=trace,
+                normalised=mask_pii(normalised)[0], route=route, scores=scores, steps_ms=steps_ms, trace=trace,
                 latency_ms=latency_ms, error=error, status="failed" if error else "done",
             )
             if reply is not None:

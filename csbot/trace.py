@@ -11,9 +11,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import cast
 
 from pydantic import TypeAdapter
 
+from csbot.pipeline.pii import mask_json
 from csbot.types import TraceEvent, new_id
 
 _EVENTS: TypeAdapter[list[TraceEvent]] = TypeAdapter(list[TraceEvent])
@@ -38,7 +40,8 @@ class TraceRecorder:
             self.steps_ms[name] = round(self.steps_ms.get(name, 0.0) + (time.perf_counter() - start) * 1000, 3)
 
     def as_json(self) -> list[dict[str, object]]:
-        return _EVENTS.dump_python(self.events, mode="json")
+        """The events for storage, with PII masked in every string (the trace is kept as long as the log)."""
+        return cast(list[dict[str, object]], mask_json(_EVENTS.dump_python(self.events, mode="json")))
 
 
 _current: ContextVar[TraceRecorder | None] = ContextVar("csbot_trace", default=None)

@@ -22,7 +22,7 @@ from csbot import logsafe
 from csbot.api import promotions
 from csbot.api.limits import BodySizeLimit
 from csbot.api.openapi import document_errors
-from csbot.api.routes import chat, conversations, crm, health, operator, webhooks, widget
+from csbot.api.routes import chat, conversations, crm, gdpr, health, operator, webhooks, widget
 from csbot.bots import BotRegistry
 from csbot.channels.setup import install as install_channels
 from csbot.config import Settings
@@ -34,7 +34,7 @@ from csbot.tenants import KeyVerifier
 log = logging.getLogger(__name__)
 
 ROUTERS = [health.router, chat.router, conversations.router]
-ROUTERS += [widget.router, widget.static_router, operator.router, crm.router, webhooks.router]
+ROUTERS += [widget.router, widget.static_router, operator.router, crm.router, webhooks.router, gdpr.router]
 API_ENTRY_POINTS = "csbot.api"
 
 

@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from csbot.lexicon import LexiconCache
 from csbot.pipeline.fold import fold, squeeze
+from csbot.pipeline.pii import mask_pii
 from csbot.pipeline.sensitive import SensitiveMatcher, WordAction
 from csbot.pipeline.texts import text
 from csbot.sessions import DialogueState
@@ -179,7 +180,8 @@ class AnswerCache:
             return None
         pipe = self.redis.pipeline(transaction=False)
         pipe.hincrby(self.stats_key(turn.tenant_id), "hits", 1)
-        pipe.zincrby(f"{self.prefix}:cache-top:{turn.tenant_id}", 1, turn.query)
+        # the top-queries list is shown in analytics: PII masked like every other log of user text
+        pipe.zincrby(f"{self.prefix}:cache-top:{turn.tenant_id}", 1, mask_pii(turn.query)[0])
         await pipe.execute()
         reply = Reply.model_validate_json(raw)
         return reply.model_copy(update={"source": reply.source.model_copy(update={"cached": True})})

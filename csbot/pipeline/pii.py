@@ -73,3 +73,14 @@ def mask_pii(text: str) -> tuple[str, list[str]]:
         pos = m.end
     out.append(text[pos:])
     return "".join(out), [m.kind for m in matches]
+
+
+def mask_json(value: object) -> object:
+    """`value` (JSON-like: dicts, lists, strings) with PII masked in every string, keys included."""
+    if isinstance(value, str):
+        return mask_pii(value)[0] if find_pii(value) else value
+    if isinstance(value, dict):
+        return {mask_json(k): mask_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_json(v) for v in value]
+    return value
