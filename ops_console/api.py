@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from csbot.api.deps import OperatorDep, require_role
+from csbot.api.schemas import ErrorBody
 from csbot.channels.operators import OperatorIdentity
 from csbot.models.registry import ModelRegistry, PromotionRefused, RegistryError
 from ops_console import audit, export
@@ -33,7 +34,10 @@ from ops_console.models_service import ModelsService, VersionPublic
 
 TrainerDep = Annotated[OperatorIdentity, Depends(require_role("admin", "operator"))]
 
-router = APIRouter(prefix="/v1", tags=["operations"])
+#: what `_run` maps the services' errors to, on every route (401/403/422 are documented app-wide)
+OPS_ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorBody}, 404: {"model": ErrorBody},
+                                               409: {"model": ErrorBody}}
+router = APIRouter(prefix="/v1", tags=["operations"], responses=OPS_ERRORS)
 
 
 def _ctx(request: Request) -> Any:

@@ -67,8 +67,9 @@ BODIES: dict[str, Any] = {
 }
 #: one keep-alive client for the hundreds of probe requests (a connection per request costs more than the request)
 HTTP = httpx.Client(timeout=60)
-#: create-or-replace by id: the other tenant writes its own resource of that name, never acme's
-UPSERTS = {"PUT /v1/kb/items/{faq_id}", "PATCH /v1/crm/contacts/{user_id}"}
+#: routes naming an entity by the caller's own name (create-or-replace, erase a user's data): with
+#: acme's name, the other tenant acts on its own entity of that name, never acme's (checked at the end)
+UPSERTS = {"PUT /v1/kb/items/{faq_id}", "PATCH /v1/crm/contacts/{user_id}", "DELETE /v1/users/{user_id}"}
 
 
 def v1_routes(app: Any) -> list[tuple[str, str, str]]:
