@@ -136,7 +136,7 @@ class ChatBot:
             from chatbot.model_paths import ModelLocation, _from_dir
 
             loc = default if path == default.directory else (_from_dir(path) or ModelLocation(path, None, path.name))
-            gen = TransformersGenerator(loc, max_batch=settings.llm.max_batch, threads=settings.models.torch_threads)
+            gen = TransformersGenerator(loc, max_batch=settings.llm.max_batch, threads=settings.llm.torch_threads)
             gen.load_blocking()
             return gen
 

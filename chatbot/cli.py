@@ -37,7 +37,7 @@ def serve(
     model: Annotated[str, typer.Option(help="model directory or .gguf file (default: settings / shipped SmolLM2)")] = "",
     adapter: Annotated[list[str], typer.Option(help="LoRA adapter as NAME=PATH; repeatable")] = [],  # noqa: B006
     max_batch: Annotated[int, typer.Option(help="rows decoded together")] = 0,
-    threads: Annotated[int, typer.Option(help="torch threads (0 = settings/default)")] = 0,
+    threads: Annotated[int, typer.Option(help="torch threads of the model thread (0 = llm.torch_threads)")] = 0,
     no_batching: Annotated[bool, typer.Option("--no-batching", help="one request at a time (for comparison)")] = False,
 ) -> None:
     """Serve the in-process generator as /v1/chat/completions (SSE streaming) and /v1/models."""
@@ -56,7 +56,7 @@ def serve(
     generator = TransformersGenerator(
         location,
         max_batch=max_batch or settings.llm.max_batch,
-        threads=threads or settings.models.torch_threads,
+        threads=threads or settings.llm.torch_threads,
         batching=not no_batching,
     )
     api = create_app(

@@ -6,21 +6,29 @@ way, by passing its name as `model`.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import httpx
 
-from chatbot.generator import ChatMessage, FinishReason, GenerationResult, GeneratorUnavailable
+from chatbot.generator import (
+    ChatMessage,
+    Event,
+    EventGenerator,
+    FinishReason,
+    GenerationParams,
+    GenerationResult,
+    GeneratorUnavailable,
+    bounded,
+)
 
 log = logging.getLogger(__name__)
 
 
-class OpenAIGenerator:
+class OpenAIGenerator(EventGenerator):
     def __init__(self, base_url: str, *, model: str = "", api_key: str = "", connect_timeout_s: float = 3.0) -> None:
         self.base_url = base_url.rstrip("/")
         if not self.base_url.endswith("/v1"):
@@ -81,32 +89,21 @@ class OpenAIGenerator:
             await self._client.aclose()
             self._client = None
 
-    def _body(
-        self, messages: list[ChatMessage], max_new_tokens: int, temperature: float, adapter: str | None, stop: Sequence[str]
-    ) -> dict[str, Any]:
+    def _body(self, messages: list[ChatMessage], params: GenerationParams) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "model": adapter or self.model,
+            "model": params.adapter or self.model,
             "messages": [m.as_dict() for m in messages],
-            "max_tokens": max_new_tokens,
-            "temperature": temperature,
+            "max_tokens": params.max_new_tokens,
+            "temperature": params.temperature,
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        if stop:
-            body["stop"] = list(stop)
+        if params.stop:
+            body["stop"] = list(params.stop)
         return body
 
-    async def _events(
-        self,
-        messages: list[ChatMessage],
-        max_new_tokens: int,
-        temperature: float,
-        adapter: str | None,
-        stop: Sequence[str],
-        time_budget_s: float | None,
-    ) -> AsyncIterator[str | GenerationResult]:
-        body = self._body(messages, max_new_tokens, temperature, adapter, stop)
-        deadline = time.monotonic() + time_budget_s if time_budget_s else None
+    async def events(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[Event]:
+        body = self._body(messages, params)
         text: list[str] = []
         finish: FinishReason = "stop"
         usage: dict[str, int] = {}
@@ -115,34 +112,26 @@ class OpenAIGenerator:
                 if resp.status_code != 200:
                     detail = (await resp.aread()).decode("utf-8", "replace")[:300]
                     raise GeneratorUnavailable(f"{self.base_url} answered {resp.status_code}: {detail}")
-                lines = resp.aiter_lines()
-                while True:
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        finish = "time"
-                        break
-                    try:
-                        line = await asyncio.wait_for(anext(lines), remaining)
-                    except StopAsyncIteration:
-                        break
-                    except TimeoutError:
-                        finish = "time"
-                        break
-                    if not line.startswith("data:"):
-                        continue
-                    payload = line[5:].strip()
-                    if payload == "[DONE]":
-                        break
-                    data = json.loads(payload)
-                    if data.get("usage"):
-                        usage = data["usage"]
-                    for choice in data.get("choices", []):
-                        delta = (choice.get("delta") or {}).get("content")
-                        if delta:
-                            text.append(delta)
-                            yield delta
-                        if choice.get("finish_reason") == "length":
-                            finish = "length"
+                try:
+                    async with aclosing(bounded(resp.aiter_lines(), params.deadline())) as lines:
+                        async for line in lines:
+                            if not line.startswith("data:"):
+                                continue
+                            payload = line[5:].strip()
+                            if payload == "[DONE]":
+                                break
+                            data = json.loads(payload)
+                            if data.get("usage"):
+                                usage = data["usage"]
+                            for choice in data.get("choices", []):
+                                delta = (choice.get("delta") or {}).get("content")
+                                if delta:
+                                    text.append(delta)
+                                    yield delta
+                                if choice.get("finish_reason") == "length":
+                                    finish = "length"
+                except TimeoutError:
+                    finish = "time"
         except httpx.HTTPError as exc:
             raise GeneratorUnavailable(f"{self.base_url}: {exc!r}") from exc
         yield GenerationResult(
@@ -151,40 +140,5 @@ class OpenAIGenerator:
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
             model=self.model,
-            adapter=adapter,
+            adapter=params.adapter,
         )
-
-    async def generate(
-        self,
-        messages: list[ChatMessage],
-        *,
-        max_new_tokens: int = 96,
-        temperature: float = 0.0,
-        adapter: str | None = None,
-        stop: Sequence[str] = (),
-        time_budget_s: float | None = None,
-    ) -> GenerationResult:
-        result: GenerationResult | None = None
-        async for item in self._events(messages, max_new_tokens, temperature, adapter, stop, time_budget_s):
-            if isinstance(item, GenerationResult):
-                result = item
-        assert result is not None
-        return result
-
-    async def stream(
-        self,
-        messages: list[ChatMessage],
-        *,
-        max_new_tokens: int = 96,
-        temperature: float = 0.0,
-        adapter: str | None = None,
-        stop: Sequence[str] = (),
-        time_budget_s: float | None = None,
-    ) -> AsyncIterator[str]:
-        events = self._events(messages, max_new_tokens, temperature, adapter, stop, time_budget_s)
-        try:
-            async for item in events:
-                if isinstance(item, str):
-                    yield item
-        finally:
-            await events.aclose()  # type: ignore[attr-defined]

@@ -19,7 +19,14 @@ from fastapi import FastAPI, HTTPException
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from chatbot.generator import ChatMessage, GenerationResult, GeneratorUnavailable
+from chatbot.generator import (
+    ChatMessage,
+    GenerationParams,
+    GenerationResult,
+    GeneratorUnavailable,
+    aclose,
+    collect,
+)
 from chatbot.transformers_generator import TransformersGenerator
 from csbot.types import new_id
 
@@ -116,22 +123,23 @@ def create_app(
             raise HTTPException(503, detail="model is loading")
         adapter = adapter_for(body.model)
         messages = [ChatMessage(m.role, m.content) for m in body.messages]
-        stop = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
-        kwargs = {
+        params = GenerationParams.of({
             "max_new_tokens": body.max_completion_tokens or body.max_tokens or default_max_tokens,
             "temperature": body.temperature,
             "adapter": adapter,
-            "stop": stop,
+            "stop": [body.stop] if isinstance(body.stop, str) else list(body.stop or []),
             "time_budget_s": time_budget_s,
-        }
+        })
         cid = f"chatcmpl-{new_id()}"
         model_name = body.model or generator.name
         created = int(time.time())
+        try:
+            events = generator.events(messages, params)
+            if not body.stream:
+                result = await collect(events)
+        except GeneratorUnavailable as exc:
+            raise HTTPException(503, detail=str(exc)) from exc
         if not body.stream:
-            try:
-                result = await generator.generate(messages, **kwargs)  # type: ignore[arg-type]
-            except GeneratorUnavailable as exc:
-                raise HTTPException(503, detail=str(exc)) from exc
             return {
                 "id": cid,
                 "object": "chat.completion",
@@ -146,11 +154,6 @@ def create_app(
                 ],
                 "usage": _usage(result),
             }
-
-        try:
-            events = generator.stream_with_result(messages, **kwargs)  # type: ignore[arg-type]
-        except GeneratorUnavailable as exc:
-            raise HTTPException(503, detail=str(exc)) from exc
 
         def chunk(delta: dict[str, str], finish: str | None, usage: dict[str, int] | None = None) -> str:
             data: dict[str, object] = {
@@ -176,7 +179,7 @@ def create_app(
                         yield chunk({"content": item}, None)
                 yield "data: [DONE]\n\n"
             finally:
-                await events.aclose()  # type: ignore[attr-defined]
+                await aclose(events)
 
         return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 

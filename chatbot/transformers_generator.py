@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +32,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from chatbot.generator import (
     ChatMessage,
+    Event,
+    EventGenerator,
     FinishReason,
+    GenerationParams,
     GenerationResult,
     GeneratorUnavailable,
     cut_at_stop,
@@ -76,7 +79,7 @@ class SchedulerStats:
     waiting: int = 0
 
 
-class TransformersGenerator:
+class TransformersGenerator(EventGenerator):
     """A `Generator` over a causal LM loaded with transformers (HF directory or GGUF file)."""
 
     def __init__(
@@ -84,7 +87,7 @@ class TransformersGenerator:
         location: ModelLocation,
         *,
         max_batch: int = 8,
-        threads: int = 0,
+        threads: int = 1,
         max_prompt_tokens: int = 1536,
         batching: bool = True,
     ) -> None:
@@ -155,75 +158,23 @@ class TransformersGenerator:
 
     # -- generation ------------------------------------------------------------------------------
 
-    async def generate(
-        self,
-        messages: list[ChatMessage],
-        *,
-        max_new_tokens: int = 96,
-        temperature: float = 0.0,
-        adapter: str | None = None,
-        stop: Sequence[str] = (),
-        time_budget_s: float | None = None,
-    ) -> GenerationResult:
-        req = self._submit(messages, max_new_tokens, temperature, adapter, stop, time_budget_s)
-        result: GenerationResult | None = None
-        async for kind, value in self._events(req):
-            if kind == "done":
-                result = value
-        assert result is not None
-        return result
+    def events(self, messages: list[ChatMessage], params: GenerationParams) -> AsyncIterator[Event]:
+        """Queue the request now (so an unloaded model or unknown adapter fails at call time)."""
+        return self._events(self._submit(messages, params))
 
-    async def stream(
-        self,
-        messages: list[ChatMessage],
-        *,
-        max_new_tokens: int = 96,
-        temperature: float = 0.0,
-        adapter: str | None = None,
-        stop: Sequence[str] = (),
-        time_budget_s: float | None = None,
-    ) -> AsyncIterator[str]:
-        req = self._submit(messages, max_new_tokens, temperature, adapter, stop, time_budget_s)
-        async for kind, value in self._events(req):
-            if kind == "delta":
-                yield value
-
-    async def stream_with_result(
-        self,
-        messages: list[ChatMessage],
-        *,
-        max_new_tokens: int = 96,
-        temperature: float = 0.0,
-        adapter: str | None = None,
-        stop: Sequence[str] = (),
-        time_budget_s: float | None = None,
-    ) -> AsyncIterator[str | GenerationResult]:
-        """Deltas, then the `GenerationResult` (token counts and finish reason), for the HTTP server."""
-        req = self._submit(messages, max_new_tokens, temperature, adapter, stop, time_budget_s)
-        async for _kind, value in self._events(req):
-            yield value
-
-    def _submit(
-        self,
-        messages: list[ChatMessage],
-        max_new_tokens: int,
-        temperature: float,
-        adapter: str | None,
-        stop: Sequence[str],
-        time_budget_s: float | None,
-    ) -> _Request:
+    def _submit(self, messages: list[ChatMessage], params: GenerationParams) -> _Request:
         if self._model is None or self._closing:
             raise GeneratorUnavailable(f"model {self.name} is not loaded")
-        if adapter is not None and adapter not in self._adapters.internal:
-            raise GeneratorUnavailable(f"adapter {adapter!r} is not loaded")
+        if params.adapter is not None and params.adapter not in self._adapters.internal:
+            raise GeneratorUnavailable(f"adapter {params.adapter!r} is not loaded")
         ids = self._encode(messages)
         req = _Request(
             prompt_ids=ids,
-            max_new_tokens=max(1, max_new_tokens),
-            temperature=temperature,
-            adapter=adapter,
-            stop=tuple(s for s in stop if s),
-            deadline=time.monotonic() + time_budget_s if time_budget_s else None,
+            max_new_tokens=params.max_new_tokens,
+            temperature=params.temperature,
+            adapter=params.adapter,
+            stop=tuple(params.stop),
+            deadline=params.deadline(),
             loop=asyncio.get_running_loop(),
             queue=asyncio.Queue(),
         )
@@ -233,13 +184,13 @@ class TransformersGenerator:
             self._cv.notify_all()
         return req
 
-    async def _events(self, req: _Request) -> AsyncIterator[tuple[str, Any]]:
+    async def _events(self, req: _Request) -> AsyncIterator[Event]:
         try:
             while True:
                 kind, value = await req.queue.get()
                 if kind == "error":
                     raise value
-                yield kind, value
+                yield value
                 if kind == "done":
                     return
         finally:
@@ -307,6 +258,8 @@ class TransformersGenerator:
 
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         if self.threads > 0:
+            # runs on the model thread: OpenMP's thread count is per calling thread, so this sets the
+            # decoding's intra-op threads without touching the embedder's (see LLMSettings.torch_threads)
             torch.set_num_threads(self.threads)
         start = time.perf_counter()
         loc = self.location
@@ -519,5 +472,5 @@ def from_settings(settings: Any, location: ModelLocation | None = None) -> Trans
     return TransformersGenerator(
         location or resolve_chat_model(settings),
         max_batch=settings.llm.max_batch,
-        threads=settings.models.torch_threads,
+        threads=settings.llm.torch_threads,
     )

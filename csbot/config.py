@@ -57,6 +57,11 @@ class LLMSettings(BaseModel):
     load_local: bool = True
     #: rows decoded together by the in-process scheduler (`csbot llm serve` and in-process chat)
     max_batch: int = 8
+    #: torch intra-op threads of the in-process model's thread (0 = torch's default, one per core).
+    #: 1 by default: a decoding step is a few hundred small ops, and with 2+ OpenMP threads on a
+    #: busy machine each op waits at a barrier for a descheduled thread (measured 10x slower at load
+    #: 16 on 2 cores); batching, not threads, is what buys throughput here
+    torch_threads: int = 1
     #: per-tenant LoRA adapter directories used when the model registry has no serving "chat-lora"
     adapters: dict[str, str] = Field(default_factory=dict)
     #: bearer token for an OpenAI-compatible server started with `--api-key` (vLLM)
