@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import resource
 import statistics
 import tempfile
 import time
@@ -18,6 +19,7 @@ import uuid
 from pathlib import Path
 
 import redis.asyncio as aioredis
+from sqlalchemy import event, select
 
 from csbot.bots import BotRegistry
 from csbot.config import Settings
@@ -25,6 +27,7 @@ from csbot.context import AppContext
 from csbot.pipeline.pipeline import Pipeline
 from csbot.sessions import DialogueState
 from csbot.storage.migrate import upgrade
+from csbot.storage.models import TurnLog
 from csbot.tenants import create_tenant
 from csbot.types import BotScore, Reply, ReplyKind, Source, Turn
 
@@ -58,6 +61,26 @@ def report(name: str, lat_ms: list[float], wall_s: float) -> None:
           f"   p99 {pct(lat_ms, 0.99):7.3f} ms")
 
 
+def _cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def print_steps(ctx: AppContext) -> None:
+    """p50 of each pipeline step as stored with the turns (log.complete is not in it: it stores them)."""
+    with ctx.db.session() as s:
+        rows = s.execute(select(TurnLog.cached, TurnLog.steps_ms).where(TurnLog.tenant_id == "bench")).all()
+    for cached, label in ((False, "miss"), (True, "cache hit")):
+        steps: dict[str, list[float]] = {}
+        for row_cached, row_steps in rows:
+            if bool(row_cached) == cached:
+                for name, ms in (row_steps or {}).items():
+                    steps.setdefault(name, []).append(float(ms))
+        shown = ", ".join(f"{name} {statistics.median(v):.2f}" for name, v in steps.items()
+                          if statistics.median(v) >= 0.05)
+        print(f"steps p50 ms, {label}: {shown}")
+
+
 async def main(turns: int, redis_url: str) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="csbot-bench-"))
     settings = Settings(environment="test", data_dir=tmp, redis_url=redis_url,
@@ -69,18 +92,27 @@ async def main(turns: int, redis_url: str) -> None:
     reg.register("kb", InstantBot())
     pipe = Pipeline(ctx, reg)
 
-    async def run(texts: list[str]) -> tuple[list[float], float]:
+    commits = [0]
+    event.listen(ctx.db.engine, "commit", lambda conn: commits.__setitem__(0, commits[0] + 1))
+    cost: dict[str, tuple[float, float]] = {}
+
+    async def run(texts: list[str], label: str = "") -> tuple[list[float], float]:
         lat: list[float] = []
+        c0, cpu0 = commits[0], _cpu_s()
         t0 = time.perf_counter()
         for i, text in enumerate(texts):
             s = time.perf_counter()
             await pipe.handle(Turn(tenant_id="bench", session_id=f"s{i % 50}", text=text))
             lat.append((time.perf_counter() - s) * 1000)
+        if label:
+            # CPU time of the process (all threads) and commits per turn: far less sensitive to a
+            # busy shared machine than wall-clock latency
+            cost[label] = ((_cpu_s() - cpu0) * 1000 / len(texts), (commits[0] - c0) / len(texts))
         return lat, time.perf_counter() - t0
 
     await pipe.handle(Turn(tenant_id="bench", session_id="warm", text="预热"))
-    miss_lat, miss_wall = await run([f"运费怎么算 {i}" for i in range(turns)])
-    hit_lat, hit_wall = await run(["运费怎么算"] * turns)
+    miss_lat, miss_wall = await run([f"运费怎么算 {i}" for i in range(turns)], "miss")
+    hit_lat, hit_wall = await run(["运费怎么算"] * turns, "cache hit")
 
     bare = aioredis.Redis.from_url(redis_url)
     await bare.set("bench-bare-key", "x" * 200)
@@ -99,6 +131,9 @@ async def main(turns: int, redis_url: str) -> None:
     report("cache hit", hit_lat, hit_wall)
     report("bare Redis GET", bare_lat, bare_wall)
     print(f"cache-hit p50 / bare GET p50 = {statistics.median(hit_lat) / statistics.median(bare_lat):.1f}x")
+    for label, (cpu_ms, n_commits) in cost.items():
+        print(f"{label:<22} CPU {cpu_ms:.2f} ms/turn (process, all threads), SQL commits {n_commits:.2f}/turn")
+    print_steps(ctx)
     await ctx.redis.delete(*[k async for k in ctx.redis.scan_iter(f"{settings.redis_prefix}:*")] or ["none"])
     await ctx.close()
 

@@ -6,6 +6,7 @@ connection after that point never loses what the customer said.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -14,9 +15,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from csbot.pipeline.pii import mask_pii
+from csbot.sessions import DialogueState, write_state_row
 from csbot.storage.db import Database
 from csbot.storage.models import Conversation, Feedback, Message, TurnLog
 from csbot.types import JsonValue, Reply, Turn
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -72,9 +76,16 @@ class ConversationLog:
 
     def complete(self, accepted: AcceptedTurn, turn: Turn, *, normalised: str, reply: Reply | None, route: str,
                  scores: dict[str, float], steps_ms: dict[str, float], trace: list[dict[str, object]],
-                 latency_ms: float, error: str | None = None, silent: bool = False) -> str | None:
-        """Fill in the turn row and store the bot's message; returns the bot message id."""
+                 latency_ms: float, error: str | None = None, silent: bool = False,
+                 state: DialogueState | None = None) -> str | None:
+        """Fill in the turn row and store the bot's message; returns the bot message id.
+
+        `state` is the dialogue state after the turn: its SQL copy is written in the same
+        transaction, so a completed turn costs one commit, and the log and the state never disagree.
+        """
         with self.db.session() as s:
+            if state is not None:
+                self._write_state(s, state)
             values: dict[str, object] = dict(
                 normalised=mask_pii(normalised)[0], route=route, scores=scores, steps_ms=steps_ms, trace=trace,
                 latency_ms=latency_ms, error=error, status="failed" if error else "done",
@@ -96,6 +107,14 @@ class ConversationLog:
             s.add(msg)
             s.flush()
             return msg.id
+
+    @staticmethod
+    def _write_state(s: Session, state: DialogueState) -> None:
+        try:
+            with s.begin_nested():  # a state that will not store must not cost the turn its completion
+                write_state_row(s, state.tenant_id, state.session_id, state.model_dump(mode="json"), state.updated_at)
+        except Exception as exc:
+            log.warning("dialogue state of %s/%s not stored: %s", state.tenant_id, state.session_id, exc)
 
     def add_message(self, tenant_id: str, conversation_id: str, role: str, text: str, *,
                     author: str | None = None, kind: str | None = None,

@@ -13,6 +13,9 @@ import time
 from pydantic import BaseModel, Field
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from csbot.storage.db import Database
 from csbot.storage.models import DialogueStateRow
@@ -73,6 +76,11 @@ class StateStore:
         state.updated_at = time.time()
         # SQL first: it is the copy that survives; Redis is best-effort.
         await asyncio.to_thread(self._save_sql, state)
+        await self.put_redis(state)
+
+    async def put_redis(self, state: DialogueState) -> None:
+        """The Redis copy only, for a state whose SQL row was written in the caller's transaction
+        (the pipeline writes it with the turn's log completion: one commit per turn, not two)."""
         try:
             await self.redis.set(self._key(state.tenant_id, state.session_id), state.model_dump_json(), ex=self.ttl_s)
         except RedisError as exc:
@@ -85,10 +93,18 @@ class StateStore:
 
     def _save_sql(self, state: DialogueState) -> None:
         with self.db.session() as s:
-            row = s.get(DialogueStateRow, (state.tenant_id, state.session_id))
-            data = state.model_dump(mode="json")
-            if row is None:
-                s.add(DialogueStateRow(tenant_id=state.tenant_id, session_id=state.session_id, data=data))
-            else:
-                row.data = data
-                row.updated_at = state.updated_at
+            write_state_row(s, state.tenant_id, state.session_id, state.model_dump(mode="json"), state.updated_at)
+
+
+def write_state_row(s: Session, tenant_id: str, session_id: str, data: dict[str, JsonValue], updated_at: float) -> None:
+    """Upsert the SQL copy of a dialogue state inside the caller's session (one statement, no read).
+
+    Hand-written dispatch because SQLAlchemy's ON CONFLICT construct is per dialect; both dialects we
+    support (SQLite, PostgreSQL) have the same `on_conflict_do_update`.
+    """
+    values = {"tenant_id": tenant_id, "session_id": session_id, "data": data, "updated_at": updated_at}
+    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(DialogueStateRow).values(**values)
+    stmt = stmt.on_conflict_do_update(index_elements=["tenant_id", "session_id"],
+                                      set_={"data": stmt.excluded.data, "updated_at": stmt.excluded.updated_at})
+    s.execute(stmt)

@@ -182,8 +182,11 @@ class Pipeline:
                 await asyncio.shield(asyncio.to_thread(
                     self.log.complete, accepted, turn, normalised=turn.normalised, reply=reply, route=route,
                     scores=decision.scores if decision else {}, steps_ms=dict(rec.steps_ms),
-                    trace=rec.as_json(), latency_ms=round(latency, 3), error=error, silent=silent,
+                    trace=rec.as_json(), latency_ms=round(latency, 3), error=error, silent=silent, state=state,
                 ))
+            if state is not None:
+                # the SQL copy went in with the log completion above; Redis (the fast path) after it
+                await self.ctx.states.put_redis(state)
             METRICS.observe_turn(route, latency / 1000, cached=reply.source.cached)
             await self._publish(turn, accepted, reply, silent)
             yield TurnResult(reply=reply, turn_id=turn.turn_id, trace_id=rec.trace_id,
@@ -267,12 +270,14 @@ class Pipeline:
                            {"conversation_id": conv.id, "session_id": turn.session_id, "reason": reason})
 
     async def _after(self, turn: Turn, state: DialogueState, reply: Reply, rec: TraceRecorder, errored: bool) -> None:
-        """Update failures, store cacheable answers, save the state. Never raises: the turn is answered."""
+        """Update failures and store cacheable answers. Never raises: the turn is answered.
+
+        The state itself is saved by the log completion (same SQL transaction) and then to Redis.
+        """
         try:
             if reply.kind is not ReplyKind.handoff:
                 state.failures = state.failures + 1 if (reply.failed or errored) else 0
-            with rec.step("state.save"):
-                await self.ctx.states.save(state)
+            state.updated_at = time.time()
             if not reply.source.cached and reply.cacheable:
                 with rec.step("cache.store"):
                     await self.cache.store(turn, reply)
