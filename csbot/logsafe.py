@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import re
 
+from csbot.pipeline.pii import find_pii, mask_pii
+
 MASK = "***"
 _RULES = [
     (re.compile(r"((?:api_key|token|access_token|secret|password|user_hash|visitor_token)=)[^&\s\"']+", re.I),
@@ -26,7 +28,9 @@ LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "csbot", "kbbot", "task
 def redact(text: str) -> str:
     for pattern, repl in _RULES:
         text = pattern.sub(repl, text)
-    return text
+    # customers' phone numbers, ID cards, bank cards and e-mails are masked like everywhere else we
+    # write user text (csbot.pipeline.pii): a log line quoting a request must not carry them
+    return mask_pii(text)[0] if find_pii(text) else text
 
 
 class RedactSecrets(logging.Filter):
@@ -49,3 +53,9 @@ def install() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactSecrets) for f in logger.filters):
             logger.addFilter(RedactSecrets())
+    # a logger's filters do not see records of its children ("csbot.pipeline.pipeline"); the
+    # handlers configured by now (root, uvicorn's) do, so they get the filter too
+    for name in ("", *LOGGERS):
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, RedactSecrets) for f in handler.filters):
+                handler.addFilter(RedactSecrets())

@@ -263,3 +263,15 @@ def test_retention_purges_expired_conversations(client: tuple[TestClient, str], 
     bad = subprocess.run([CSBOT, "gdpr", "retention", "--tenant", T, "--days", "-3"], env=env, capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 2 and "retention_days must be positive" in bad.stderr
+
+
+def test_log_lines_hold_pii_masked(caplog: pytest.LogCaptureFixture) -> None:
+    """Any csbot logger, also a child one, writes customers' phone numbers and e-mails masked."""
+    import logging
+
+    from csbot import logsafe
+
+    with caplog.at_level(logging.INFO):
+        logsafe.install()
+        logging.getLogger("csbot.pipeline.pipeline").warning("turn failed for text %r", f"电话{U_PHONE} {U_EMAIL}")
+    assert U_PHONE not in caplog.text and U_EMAIL not in caplog.text and "137****1111" in caplog.text
