@@ -10,6 +10,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -165,3 +166,59 @@ def test_session_floods_are_limited(stack: Stack, client: httpx.Client) -> None:
         assert client.get("/healthz").status_code == 200
     finally:
         stack.app.state.channel_settings = None
+
+
+def test_websocket_message_over_the_body_limit_closes_the_socket(stack: Stack, client: httpx.Client) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    ws_url = f"{stack.url.replace('http', 'ws')}/v1/ws?api_key={stack.keys['other']}"
+    with connect(ws_url, max_size=None) as ws:
+        ws.send('{"type": "message", "session_id": "big", "text": "' + "x" * stack.settings.pipeline.max_body_bytes + '"}')
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=30)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # message too big
+    still_serving(client, stack, session="after-big-ws")
+
+
+def test_sign_in_guessing_is_throttled(stack: Stack, client: httpx.Client) -> None:
+    from tests.security.conftest import PASSWORD
+
+    stack.app.state.channel_settings = ChannelSettings(login_attempts_per_5min=3, dispatcher=False)
+    try:
+        codes = [client.post("/v1/operator/login", json={"tenant": "other", "username": "other-annotator",
+                                                         "password": f"guess-{i}"}).status_code for i in range(4)]
+        assert codes == [401, 401, 401, 429], codes
+        # refused even with the right password until the window passes; another account is unaffected
+        r = client.post("/v1/operator/login",
+                        json={"tenant": "other", "username": "other-annotator", "password": PASSWORD})
+        assert r.status_code == 429 and 0 < int(r.headers["retry-after"]) <= 300
+        r = client.post("/v1/operator/login",
+                        json={"tenant": "other", "username": "other-operator", "password": PASSWORD})
+        assert r.status_code == 200
+    finally:
+        stack.app.state.channel_settings = None
+
+
+def test_connections_past_the_limit_get_503(settings: Any, db: Any) -> None:
+    """Held connections (slow or idle clients) count against `server.limit_concurrency`: past it a worker
+    answers 503 at once instead of queueing, and serves again once they are gone."""
+    from csbot.api.app import create_app
+    from csbot.api.server import uvicorn_options
+    from csbot.bots import BotRegistry
+    from tests.security.conftest import serve
+
+    st = settings.model_copy(update={"server": settings.server.model_copy(update={"limit_concurrency": 4})})
+    with serve(create_app(st, registry=BotRegistry(bots={}), plugins=False), **uvicorn_options(st)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(5)]
+        try:
+            for s in held:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: a")  # headers never finished
+            time.sleep(0.5)
+            r = httpx.get(f"{url}/healthz", timeout=10)
+            assert r.status_code == 503  # uvicorn's own plain-text "Service Unavailable"
+        finally:
+            for s in held:
+                s.close()
+        time.sleep(0.5)
+        assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
