@@ -6,6 +6,7 @@ Other packages add routes through the `csbot.api` entry-point group (an `APIRout
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,6 +30,7 @@ from csbot.config import Settings
 from csbot.context import AppContext
 from csbot.metrics import METRICS
 from csbot.pipeline.pipeline import Pipeline
+from csbot.recovery import close_interrupted
 from csbot.tenants import KeyVerifier
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,12 @@ def create_app(settings: Settings, *, registry: BotRegistry | None = None, redis
         app.state.registry = reg
         app.state.pipeline = Pipeline(ctx, reg)
         app.state.keys = KeyVerifier(ctx.db)
+        try:
+            closed = await asyncio.to_thread(close_interrupted, ctx.db)
+            if closed:
+                log.warning("closed %d turns left pending by a stopped process", closed)
+        except Exception as exc:  # housekeeping must never keep the API from starting
+            log.warning("could not close interrupted turns: %s", exc)
         for hook in app.state.startup_hooks:
             await hook(app)
         log.info("csbot ready: bots %s", sorted(reg.bots))

@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from csbot.api.app import create_app
 from csbot.config import Settings
+from csbot.recovery import INTERRUPTED_ERROR, close_interrupted
 from csbot.sessions import DialogueState
 from csbot.storage.db import Database
 from csbot.storage.migrate import upgrade
@@ -105,6 +106,11 @@ def test_database_outage_is_503_without_half_written_turns_and_recovers(settings
     with direct.session() as s:
         turns = {t.id: t for t in s.scalars(sa.select(TurnLog))}
         msgs = list(s.scalars(sa.select(Message)))
+    # what a later start-up does with it (there with a 5 min margin): closed as interrupted, words kept
+    assert close_interrupted(direct, older_than_s=0) == 1
+    with direct.session() as s:
+        closed = s.scalars(sa.select(TurnLog).where(TurnLog.user_text == "慢慢来")).one()
+        assert closed.status == "failed" and closed.error == INTERRUPTED_ERROR
     direct.dispose()
     bot_msgs = {m.turn_id for m in msgs if m.role == "bot"}
     user_msgs = {m.turn_id for m in msgs if m.role == "user"}
