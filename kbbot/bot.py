@@ -240,7 +240,8 @@ class KBBot:
 def _cand_json(c: Candidate) -> dict[str, Any]:
     return {"faq_id": c.faq_id, "question": c.question, "matched": c.text, "bm25": round(c.bm25, 3),
             "dense": round(c.dense, 4), "fused": round(c.fused, 4),
-            "rerank": None if c.rerank is None else round(c.rerank, 3)}
+            "rerank": None if c.rerank is None else round(c.rerank, 3),
+            "mixed": None if c.mixed is None else round(c.mixed, 4)}
 
 
 __all__ = ["KBBot", "KBHint", "FaqMatcher", "fill_variables"]

@@ -1,15 +1,44 @@
-"""`kb calibrate`: fit the confidence model and pick thresholds on dev sets, per scoring mode."""
+"""`kb calibrate`: choose the fusion weights, fit the confidence model and pick thresholds, per mode.
+
+Every dev query is retrieved once (one encoding, one Milvus search); the fusion grid then re-scores
+the same candidates. The dev queries are split in two halves by a stable hash of their text:
+everything (fusion weights, logistic model, thresholds) is fitted on the `fit` half and the
+figures that matter (`heldout`) are measured on the other half, so no headline is in-sample.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from kbbot.confidence import FEATURES, Calibration, ModeCalibration, fit_logistic, pick_thresholds
 from kbbot.devsets import EvalQuery
-from kbbot.evaluate import QueryOutcome, evaluate
-from kbbot.matcher import FaqMatcher
+from kbbot.evaluate import QueryOutcome
+from kbbot.fusion import FusionParams, LangFusion, query_lang
+from kbbot.matcher import Candidate, FaqMatcher
+
+#: the fusion grid `kb calibrate` searches per query language
+DENSE_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+VOTE_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.3)
+RERANK_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 20.0)
+#: share of the out-of-domain dev queries allowed at or above `low` (i.e. offered suggestions)
+OOD_SUGGEST_SHARE = 0.1
+
+
+@dataclass
+class _Retrieved:
+    matcher: FaqMatcher
+    query: EvalQuery
+    cands: list[Candidate]
+    fit: bool
+
+
+def in_fit_half(text: str) -> bool:
+    """Stable split (same on every run and machine): half the queries fit, the other half test."""
+    return hashlib.sha256(text.encode("utf-8")).digest()[0] % 2 == 0
 
 
 def calibrate(matcher: FaqMatcher, queries: list[EvalQuery], base: Calibration, *,
@@ -20,38 +49,145 @@ def calibrate(matcher: FaqMatcher, queries: list[EvalQuery], base: Calibration, 
                           progress=progress)
 
 
+def choose_fusion(rows: list[_Retrieved], current: FusionParams) -> FusionParams:
+    """Per query language, the (dense weight, vote weight) with the best top-1 on the fit half."""
+    by_lang: dict[str, LangFusion] = {}
+    for lang in sorted({query_lang(r.query.query) for r in rows}):
+        mine = [r for r in rows if r.fit and r.query.expected is not None and query_lang(r.query.query) == lang]
+        if not mine:
+            continue
+        best_key: tuple[int, float, float] | None = None
+        best = (current.dense_weight, current.vote_weight)
+        for dw in DENSE_WEIGHTS:
+            for vw in VOTE_WEIGHTS:
+                p = current.model_copy(update={"dense_weight": dw, "vote_weight": vw, "by_lang": {}})
+                hits = 0
+                for r in mine:
+                    top = FaqMatcher.fuse(r.query.query, r.cands, p)
+                    hits += bool(top) and top[0].faq_id == r.query.expected
+                # ties: the smaller vote bonus, then the weight nearer the default 0.7
+                key = (hits, -vw, -abs(dw - 0.7))
+                if best_key is None or key > best_key:
+                    best_key, best = key, (dw, vw)
+        by_lang[lang] = LangFusion(dense_weight=best[0], vote_weight=best[1])
+    return current.model_copy(update={"by_lang": by_lang})
+
+
+def choose_rerank_weight(rows: list[tuple[_Retrieved, list[Candidate]]], fusion: FusionParams) -> FusionParams:
+    """Per query language, how much the cross-encoder moves the fused order (best top-1, fit half)."""
+    by_lang = dict(fusion.by_lang)
+    for lang in sorted({query_lang(r.query.query) for r, _ in rows}):
+        mine = [(r, ranked) for r, ranked in rows
+                if r.fit and r.query.expected is not None and query_lang(r.query.query) == lang]
+        if not mine:
+            continue
+        best_key: tuple[int, float] | None = None
+        best = fusion.rerank_weight
+        for w in RERANK_WEIGHTS:
+            p = fusion.model_copy(update={"rerank_weight": w, "by_lang": {}})
+            hits = 0
+            for r, ranked in mine:
+                FaqMatcher.mix(r.query.query, ranked, p)
+                top = FaqMatcher.rank(ranked, "rerank")
+                hits += bool(top) and top[0].faq_id == r.query.expected
+            key = (hits, -abs(w - 1.0))  # ties: nearer the default 1.0
+            if best_key is None or key > best_key:
+                best_key, best = key, w
+        cur = by_lang.get(lang) or LangFusion(dense_weight=fusion.dense_weight, vote_weight=fusion.vote_weight)
+        by_lang[lang] = cur.model_copy(update={"rerank_weight": best})
+    return fusion.model_copy(update={"by_lang": by_lang})
+
+
 def calibrate_sets(sets: list[tuple[FaqMatcher, list[EvalQuery]]], base: Calibration, *,
-                   target_precision: float = 0.95, fitted_on: str = "",
+                   target_precision: float = 0.95, fitted_on: str = "", tune_fusion: bool = True,
                    progress: Callable[[int, int], None] | None = None) -> Calibration:
     """One calibration fitted on the pooled outcomes of several (matcher, dev queries) sets, so a
     shipped default holds for Chinese and English FAQs alike."""
     modes = ("fusion", "rerank") if all(m.reranker is not None for m, _ in sets) else ("fusion",)
-    pooled: dict[str, list[QueryOutcome]] = {m: [] for m in modes}
+    total = sum(len(q) for _, q in sets)
+    done = 0
+    rows: list[_Retrieved] = []
     for matcher, queries in sets:
-        reports = evaluate(matcher, queries, base, modes=modes, progress=progress)
+        for q in queries:
+            rows.append(_Retrieved(matcher, q, matcher.retrieve(q.query), in_fit_half(q.query)))
+            done += 1
+            if progress:
+                progress(done, total * (2 if "rerank" in modes else 1))
+    fusion = FusionParams.model_validate(base.fusion) if base.fusion else sets[0][0].config.fusion
+    if tune_fusion:
+        fusion = choose_fusion(rows, fusion)
+    for matcher, _ in sets:
+        matcher.config.fusion = fusion
+    ranked_rows: list[tuple[_Retrieved, list[Candidate]]] = []
+    for r in rows:
+        ranked = FaqMatcher.fuse(r.query.query, r.cands, fusion)
+        if "rerank" in modes:
+            r.matcher.rerank(r.query.query, ranked)
+            done += 1
+            if progress:
+                progress(done, total * 2)
+        ranked_rows.append((r, ranked))
+    if "rerank" in modes and tune_fusion:
+        fusion = choose_rerank_weight(ranked_rows, fusion)
+        for matcher, _ in sets:
+            matcher.config.fusion = fusion
+    outcomes: dict[str, list[tuple[bool, QueryOutcome]]] = {m: [] for m in modes}
+    for r, ranked in ranked_rows:
+        FaqMatcher.mix(r.query.query, ranked, fusion)
         for mode in modes:
-            pooled[mode] += reports[mode].outcomes
-    out = Calibration(modes=dict(base.modes), fusion=sets[0][0].config.fusion.model_dump())
-    for mode, outcomes in pooled.items():
-        out.modes[mode] = fit_mode(outcomes, target_precision, fitted_on)
+            res = FaqMatcher.decide(r.query.query, ranked, mode, base.for_mode(mode))
+            outcomes[mode].append((r.fit, QueryOutcome(
+                query=r.query.query, expected=r.query.expected, ranked=[c.faq_id for c in res.candidates[:10]],
+                probability=0.0, features=res.features, answered=False, suggested=False)))
+    out = Calibration(modes=dict(base.modes), fusion=fusion.model_dump())
+    for mode, pairs in outcomes.items():
+        cal = fit_mode([o for fit, o in pairs if fit], target_precision, fitted_on + " (fit half)")
+        cal.heldout = figures(cal, [o for fit, o in pairs if not fit])
+        out.modes[mode] = cal
     return out
 
 
-def fit_mode(outcomes: list[QueryOutcome], target_precision: float, fitted_on: str) -> ModeCalibration:
+def _arrays(cal: ModeCalibration | None, outcomes: list[QueryOutcome]) -> tuple[np.ndarray, ...]:
     x = np.asarray([[o.features.get(f, 0.0) for f in FEATURES] for o in outcomes], dtype=np.float64)
-    correct = np.asarray([o.expected is not None and o.ranked[:1] == [o.expected] for o in outcomes])
-    in_top3 = np.asarray([o.expected is not None and o.expected in o.ranked[:3] for o in outcomes])
+    correct = np.asarray([o.expected is not None and o.ranked[:1] == [o.expected] for o in outcomes], dtype=bool)
+    in_top3 = np.asarray([o.expected is not None and o.expected in o.ranked[:3] for o in outcomes], dtype=bool)
+    nulls = np.asarray([o.expected is None for o in outcomes], dtype=bool)
+    probs = (np.asarray([cal.probability(dict(zip(FEATURES, row, strict=True))) for row in x])
+             if cal is not None else np.zeros(len(outcomes)))
+    return x, correct, in_top3, nulls, probs
+
+
+def figures(cal: ModeCalibration, outcomes: list[QueryOutcome]) -> dict[str, float]:
+    """Decision figures of `cal` on `outcomes` (the held-out half when reported)."""
+    _, correct, in_top3, nulls, probs = _arrays(cal, outcomes)
+    answered = probs >= cal.high
+    suggested = (probs >= cal.low) & ~answered
+    ind = ~nulls
+    return {
+        "n": len(outcomes),
+        "n_out_of_domain": int(nulls.sum()),
+        "top1": round(float(correct[ind].mean()) if ind.any() else 0.0, 4),
+        "answered_precision": round(float(correct[answered].mean()) if answered.any() else 0.0, 4),
+        "answered_rate": round(float(answered.mean()) if len(outcomes) else 0.0, 4),
+        "reject_recall": round(float((~answered[nulls]).mean()) if nulls.any() else 0.0, 4),
+        #: out-of-domain queries sent to the fallback (neither answered nor offered suggestions)
+        "ood_fallback": round(float((probs[nulls] < cal.low).mean()) if nulls.any() else 0.0, 4),
+        #: in-domain queries offered suggestions whose three contain the right item
+        "suggest_hit": round(float(in_top3[suggested & ind].mean()) if (suggested & ind).any() else 0.0, 4),
+    }
+
+
+def fit_mode(outcomes: list[QueryOutcome], target_precision: float, fitted_on: str) -> ModeCalibration:
+    """Logistic model + thresholds. `low` is also bounded by the out-of-domain queries: at most
+    OOD_SUGGEST_SHARE of them may score at or above it, so off-topic turns reach the fallback
+    instead of getting "did you mean" questions."""
+    x, correct, in_top3, nulls, _ = _arrays(None, outcomes)
     weights, bias = fit_logistic(x, correct.astype(int))
     cal = ModeCalibration(weights=weights, bias=bias, fitted_on=fitted_on)
-    probs = np.asarray([cal.probability(dict(zip(FEATURES, row, strict=True))) for row in x])
+    _, _, _, _, probs = _arrays(cal, outcomes)
     cal.high, cal.low = pick_thresholds(probs, correct, in_top3, target_precision=target_precision)
-    answered = probs >= cal.high
-    nulls = np.asarray([o.expected is None for o in outcomes])
-    cal.metrics = {
-        "n": len(outcomes),
-        "answered_precision": round(float(correct[answered].mean()) if answered.any() else 0.0, 4),
-        "answered_rate": round(float(answered.mean()), 4),
-        "reject_recall": round(float((~answered[nulls]).mean()) if nulls.any() else 0.0, 4),
-        "top1": round(float(correct[~nulls].mean()) if (~nulls).any() else 0.0, 4),
-    }
+    if nulls.any():
+        ood_bound = float(np.quantile(probs[nulls], 1.0 - OOD_SUGGEST_SHARE))
+        cal.low = min(cal.high, max(cal.low, ood_bound + 1e-6))
+    cal.metrics = figures(cal, outcomes)
     return cal

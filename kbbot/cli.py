@@ -394,13 +394,17 @@ def devset_cmd(kind: Annotated[str, typer.Argument(help="lcqmc | bq | oppo | ban
 def train_reranker_cmd(
     tenant: Annotated[str | None, typer.Option(help="Add this tenant's similar questions; register for it")] = None,
     data_dir: Annotated[Path, typer.Option(help="Folder with lcqmc/bq/oppo train.tsv")] = shared_data_dir(),
-    datasets: Annotated[str, typer.Option(help="Comma-separated pair sets")] = "lcqmc,bq,oppo",
+    datasets: Annotated[str, typer.Option(help="Comma-separated pair sets, each NAME or NAME:MAX_PAIRS")] = "lcqmc,bq,oppo",
     epochs: float = 1.0, batch_size: int = 32, lr: float = 4e-5,
     max_pairs: Annotated[int | None, typer.Option(help="Cap on training pairs (small runs)")] = None,
     train_layers: Annotated[int, typer.Option(help="Train only the top N encoder layers (0 = all)")] = 0,
+    num_layers: Annotated[int, typer.Option(help="Keep the bottom N encoder layers (0 = all 12)")] = 6,
+    max_length: Annotated[int, typer.Option(help="Token cap per (query, question) pair")] = 64,
     dev: Annotated[Path | None, typer.Option(help="Pair TSV for the eval report")] = None,
     out: Annotated[Path | None, typer.Option(help="Write here instead of registering")] = None,
     install_default: Annotated[bool, typer.Option(help="Install as the shared default reranker")] = False,
+    artefact: Annotated[Path | None, typer.Option(
+        help="Also write the small shipped artefact (changed weights, fp16) here, e.g. kbbot/data/reranker")] = None,
     promote: Annotated[bool, typer.Option(help="Promote the registered version (eval-gated)")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -414,9 +418,15 @@ def train_reranker_cmd(
     from kbbot.tenant_kb import DEFAULT_RERANKER_DIR
     from kbbot.train_reranker import RerankerTrainConfig, train, training_pairs
 
+    sets = [d.strip().split(":", 1) for d in datasets.split(",") if d.strip()]
+    try:
+        caps = {s[0]: int(s[1]) for s in sets if len(s) == 2}
+    except ValueError:
+        err.print(f"[red]--datasets {datasets!r}: a cap after ':' must be a whole number[/red]")
+        raise typer.Exit(2) from None
     cfg = RerankerTrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, max_pairs=max_pairs,
-                              train_layers=train_layers,
-                              pair_files=[data_dir / d.strip() / "train.tsv" for d in datasets.split(",") if d.strip()])
+                              train_layers=train_layers, num_layers=num_layers, max_length=max_length,
+                              pair_files=[data_dir / s[0] / "train.tsv" for s in sets], pair_caps=caps)
     with environment(need_milvus=False) as env:
         items = env.service().items(tenant) if tenant else []
         pairs = training_pairs(cfg, items)
@@ -438,6 +448,14 @@ def train_reranker_cmd(
             metrics.update(dev_accuracy=rep["accuracy"], dev_f1=rep["f1"], primary=rep["accuracy"],
                            dev_file=str(dev_file))
         result: dict[str, Any] = {"metrics": metrics}
+        if artefact is not None:
+            from kbbot.reranker_artefact import export_artefact
+
+            result["artefact"] = export_artefact(tmp, base, artefact, {
+                "command": "csbot kb train-reranker " + " ".join(sys.argv[3:]),
+                "config": {k: str(v) for k, v in cfg.__dict__.items() if k != "pair_files"},
+                "data": [str(p.relative_to(data_dir)) if p.is_relative_to(data_dir) else str(p) for p in cfg.pair_files],
+                **metrics})
         if out is not None:
             if out.exists():
                 shutil.rmtree(out)

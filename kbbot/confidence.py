@@ -34,6 +34,8 @@ class ModeCalibration(BaseModel):
     #: what the numbers were measured on (shown by `kb calibrate` and in docs)
     fitted_on: str = ""
     metrics: dict[str, float] = Field(default_factory=dict)
+    #: the same figures on the dev queries NOT used for fitting (the ones to quote)
+    heldout: dict[str, float] = Field(default_factory=dict)
 
     def probability(self, feats: dict[str, float]) -> float:
         z = self.bias + sum(w * feats.get(f, 0.0) for w, f in zip(self.weights, FEATURES, strict=True))

@@ -7,6 +7,7 @@ can rank the same candidates by BM25 alone, dense alone, fusion, or fusion+reran
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,8 @@ class Candidate:
     dense: float = 0.0
     fused: float = 0.0
     rerank: float | None = None
+    #: the rerank mode's ordering score: fused + rerank_weight * sigmoid(rerank)
+    mixed: float | None = None
     bm25_rank: int | None = None
     dense_rank: int | None = None
     #: how many of the item's questions are among the top `vote_k` dense hits
@@ -69,8 +72,8 @@ class Candidate:
             return self.bm25
         if mode == "dense":
             return self.dense
-        if mode == "rerank" and self.rerank is not None:
-            return self.rerank
+        if mode == "rerank" and self.mixed is not None:
+            return self.mixed
         return self.fused
 
 
@@ -224,8 +227,17 @@ class FaqMatcher:
         scores = self.reranker.score_pairs([(query, c.text) for c in head])
         for c, s in zip(head, scores, strict=True):
             c.rerank = float(s)
+        self.mix(query, head, self.config.fusion)
         if timings is not None:
             timings["rerank"] = (time.perf_counter() - t0) * 1000
+
+    @staticmethod
+    def mix(query: str, ranked: list[Candidate], params: FusionParams) -> None:
+        """Set the rerank mode's ordering score of the reranked candidates."""
+        w = params.for_query(query).rerank_weight
+        for c in ranked:
+            if c.rerank is not None:
+                c.mixed = c.fused + w / (1.0 + math.exp(-max(-50.0, min(50.0, c.rerank))))
 
     @staticmethod
     def rank(ranked: list[Candidate], mode: str) -> list[Candidate]:
@@ -236,9 +248,9 @@ class FaqMatcher:
             pool = [c for c in ranked if c.dense_rank is not None]
             return sorted(pool, key=lambda c: -c.dense)
         if mode == "rerank":
-            head = [c for c in ranked if c.rerank is not None]
-            rest = [c for c in ranked if c.rerank is None]
-            return sorted(head, key=lambda c: -(c.rerank or 0.0)) + rest
+            head = [c for c in ranked if c.mixed is not None]
+            rest = [c for c in ranked if c.mixed is None]
+            return sorted(head, key=lambda c: -(c.mixed or 0.0)) + rest
         return list(ranked)
 
     def match(self, query: str, calibration: Calibration, mode: str | None = None) -> MatchResult:

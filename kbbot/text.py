@@ -3,6 +3,8 @@
 Mixed Chinese/English queries are common ("iphone15 保修多久"), so Latin runs are kept as lower-cased
 words and Chinese runs go through jieba's search mode (which also emits the shorter words inside
 long ones), plus single characters so that a paraphrase with other word boundaries still overlaps.
+English words are reduced to their Snowball stem (PyStemmer, the stemmer bm25s documents), so
+"charged"/"charges"/"charging" meet in one term: short English paraphrases rarely repeat word forms.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import jieba
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
@@ -29,6 +31,7 @@ KEEP = frozenset("怎么 如何 为什么 多少 几 哪里 多久 什么 能不
 _TOKEN_RE = re.compile(r"[a-z0-9]+(?:[.'\-][a-z0-9]+)*|[\u4e00-\u9fff]+")
 _CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 _jieba_lock = threading.Lock()
+_stem_lock = threading.Lock()
 _added_words: set[str] = set()
 
 
@@ -50,16 +53,31 @@ def add_words(words: Iterable[str]) -> int:
     return n
 
 
+def _english_stemmer() -> Callable[[str], str] | None:
+    try:
+        import Stemmer
+    except ImportError:  # optional: without it English words are matched as written
+        log.warning("PyStemmer is not installed: English words are not stemmed for BM25")
+        return None
+    stemmer = Stemmer.Stemmer("english")
+
+    def stem(word: str) -> str:
+        with _stem_lock:  # a PyStemmer object is not thread-safe
+            return str(stemmer.stemWord(word))
+    return stem
+
+
 class TextProcessor:
     """Tokens for BM25: canonical synonyms, no stop words; the same function indexes and queries."""
 
     def __init__(self, synonyms: dict[str, str] | None = None, stopwords: Iterable[str] | None = None,
-                 chars: bool = True, bigrams: bool = False) -> None:
+                 chars: bool = True, bigrams: bool = False, stem: bool = True) -> None:
         self.synonyms = {k.lower(): v.lower() for k, v in (synonyms or {}).items()}
         self.stopwords = frozenset(stopwords) if stopwords is not None else (
             (ZH_STOPWORDS - KEEP) | frozenset(ENGLISH_STOP_WORDS))
         self.chars = chars
         self.bigrams = bigrams
+        self._stem = _english_stemmer() if stem else None
 
     def canonical(self, text: str) -> str:
         """The text with every synonym replaced by its canonical term (used to expand queries)."""
@@ -81,5 +99,6 @@ class TextProcessor:
                     out.extend(f"#{run[i:i + 2]}" for i in range(len(run) - 1))
             else:
                 if run not in self.stopwords:
-                    out.append(self.synonyms.get(run, run))
+                    word = self.synonyms.get(run, run)
+                    out.append(self._stem(word) if self._stem is not None and word.isalpha() else word)
         return out
