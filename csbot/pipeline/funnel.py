@@ -117,20 +117,29 @@ _INJECTION_LOOSE = re.compile(_INJECTION.pattern.replace(" ", " ?"))
 _B64_RUN = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
 
 
-def injection_match(text: str) -> str | None:
-    """The injection phrase found in `text` (disguised or base64-encoded too), or None."""
-    m = _INJECTION.search(re.sub(r"\s+", " ", text.lower()))
+#: what the generator can see of a message (chatbot.prompts.sanitise keeps 1000 characters), with room
+INSPECT_CHARS = 2000
+
+
+def injection_match(text: str, raw: str | None = None) -> str | None:
+    """The injection phrase found in `text` (disguised, or base64-encoded in `raw`), or None."""
+    text = text[:INSPECT_CHARS]
+    plain = re.sub(r"\s+", " ", text.lower())
+    m = _INJECTION.search(plain)
     if m:
         return m.group(0)
-    views = [squeeze(fold(text)).text]
-    for run in _B64_RUN.findall(text):
+    views = []
+    squeezed = re.sub(r"\s+", " ", squeeze(fold(text)).text)
+    if squeezed != plain:  # the loose pattern costs more: only when folding changed something
+        views.append(squeezed)
+    for run in _B64_RUN.findall((raw or text)[:INSPECT_CHARS]):
         try:
             decoded = base64.b64decode(run + "=" * (-len(run) % 4)).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, ValueError):
             continue
-        views.append(squeeze(fold(decoded)).text)
+        views.append(re.sub(r"\s+", " ", squeeze(fold(decoded)).text))
     for view in views:
-        m = _INJECTION_LOOSE.search(re.sub(r"\s+", " ", view))
+        m = _INJECTION_LOOSE.search(view)
         if m:
             return m.group(0)
     return None
@@ -140,8 +149,8 @@ class InjectionStage:
     name = "injection"
 
     async def check(self, turn: Turn, state: DialogueState) -> Verdict:
-        # the raw text too: base64 does not survive the normaliser's lower-casing
-        found = injection_match(turn.query) or injection_match(turn.text)
+        # base64 is decoded from the raw text: it does not survive the normaliser's lower-casing
+        found = injection_match(turn.query, turn.text)
         if found is None:
             return _passed(self.name)
         return Verdict(stage=self.name, action=VerdictAction.block, detail=found[:80],
