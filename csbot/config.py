@@ -39,6 +39,8 @@ class ServerSettings(BaseModel):
     limit_concurrency: int = 1000
     #: largest request line plus headers accepted before the connection is refused (h11's buffer)
     max_header_bytes: int = 16 * 1024
+    #: seconds a client has to send a request line and headers before it is disconnected (0 = no limit)
+    header_timeout_s: float = 10.0
 
 
 class ModelSettings(BaseModel):

@@ -109,11 +109,12 @@ def add_tenants(stack: Stack, *tenants: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The full app on a real uvicorn run as `csbot serve` runs it, tenants `acme` and `other`."""
+def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """The full app on a real uvicorn run as `csbot serve` runs it, tenants `acme` and `other`; a test
+    module may set `STACK_SETTINGS` (Settings fields) to change its own stack."""
     tmp = tmp_path_factory.mktemp("security")
     prefix = f"csbot-test-{uuid.uuid4().hex[:10]}"
-    settings = module_settings(tmp, prefix)
+    settings = module_settings(tmp, prefix, **getattr(request.module, "STACK_SETTINGS", {}))
     upgrade(settings.database_url)
     db = Database(settings.database_url)
     app = build_app(settings)

@@ -21,6 +21,8 @@ from csbot.storage.models import Tenant
 from tests.security.conftest import Stack, bearer
 
 SHOP = "http://shop.example"
+#: a short header timeout, so the slowloris test sees the server cut slow clients off
+STACK_SETTINGS = {"server": {"header_timeout_s": 3.0}}
 
 
 @pytest.fixture(scope="module")
@@ -84,9 +86,11 @@ def test_deeply_nested_json_is_refused_cleanly(stack: Stack, client: httpx.Clien
     still_serving(client, stack)
 
 
-def _slow_client(port: int, stop: threading.Event, sent: list[int]) -> None:
-    """Slowloris: a request whose headers arrive a byte at a time and never end."""
+def _slow_client(port: int, stop: threading.Event, sent: list[int], cut: list[float]) -> None:
+    """Slowloris: a request whose headers arrive a byte at a time and never end; records after how
+    long the server cut it off."""
     head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 10_000
+    t0 = time.monotonic()
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
             for i in range(len(head)):
@@ -95,28 +99,35 @@ def _slow_client(port: int, stop: threading.Event, sent: list[int]) -> None:
                 s.sendall(head[i:i + 1])
                 sent[0] += 1
                 time.sleep(0.05)
-    except OSError:
-        return
+    except OSError:  # reset or closed by the server
+        cut.append(time.monotonic() - t0)
 
 
 @pytest.mark.slow
 def test_slow_clients_do_not_stop_the_service(stack: Stack, client: httpx.Client) -> None:
     port = int(stack.url.rsplit(":", 1)[1])
-    stop, sent = threading.Event(), [0]
-    slow = [threading.Thread(target=_slow_client, args=(port, stop, sent), daemon=True) for _ in range(40)]
+    timeout = stack.settings.server.header_timeout_s
+    stop, sent, cut = threading.Event(), [0], []
+    slow = [threading.Thread(target=_slow_client, args=(port, stop, sent, cut), daemon=True) for _ in range(40)]
     for t in slow:
         t.start()
     try:
-        time.sleep(1.0)
+        time.sleep(0.5)
         latencies = []
-        for i in range(10):
+        for i in range(8):
             t0 = time.monotonic()
             assert client.get("/healthz").status_code == 200
             still_serving(client, stack, session=f"slowloris-{i}")
             latencies.append(time.monotonic() - t0)
-            time.sleep(0.2)
-        assert sent[0] > 40 * 10, "the slow clients were not sending"
+            time.sleep(0.1)
+        assert sent[0] > 40 * 5, "the slow clients were not sending"
         assert max(latencies) < 10, latencies
+        # every slow client is disconnected once the header timeout passes
+        deadline = time.monotonic() + timeout + 10
+        while len(cut) < len(slow) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(cut) == len(slow), f"{len(cut)} of {len(slow)} slow clients cut off"
+        assert timeout - 0.5 < min(cut) and max(cut) < timeout + 10, cut
     finally:
         stop.set()
         for t in slow:
