@@ -139,11 +139,36 @@ def calibrate_sets(sets: list[tuple[FaqMatcher, list[EvalQuery]]], base: Calibra
             outcomes[mode].append((r.fit, QueryOutcome(
                 query=r.query.query, expected=r.query.expected, ranked=[c.faq_id for c in res.candidates[:10]],
                 probability=0.0, features=res.features, answered=False, suggested=False)))
-    out = Calibration(modes=dict(base.modes), fusion=fusion.model_dump())
+    out = Calibration(modes=dict(base.modes), fusion=fusion.model_dump(),
+                      compare={lang: ranking_figures([(r, ranked) for r, ranked in ranked_rows
+                                                      if not r.fit and query_lang(r.query.query) == lang], modes)
+                               for lang in sorted({query_lang(r.query.query) for r, _ in ranked_rows})})
     for mode, pairs in outcomes.items():
         cal = fit_mode([o for fit, o in pairs if fit], target_precision, fitted_on + " (fit half)")
         cal.heldout = figures(cal, [o for fit, o in pairs if not fit])
+        test = [o for fit, o in pairs if not fit]
+        cal.heldout_by_lang = {lang: figures(cal, [o for o in test if query_lang(o.query) == lang])
+                               for lang in sorted({query_lang(o.query) for o in test})}
         out.modes[mode] = cal
+    return out
+
+
+def ranking_figures(rows: list[tuple[_Retrieved, list[Candidate]]], modes: tuple[str, ...]) -> dict[str, dict[str, float]]:
+    """top-1 / MRR@5 / recall@5 of every mode over the same candidates (in-domain queries)."""
+    out: dict[str, dict[str, float]] = {}
+    mine = [(r, ranked) for r, ranked in rows if r.query.expected is not None]
+    for mode in ("bm25", "dense", "fusion", *[m for m in modes if m == "rerank"]):
+        top1 = mrr = rec5 = 0.0
+        for r, ranked in mine:
+            ids = [c.faq_id for c in FaqMatcher.rank(ranked, mode)[:5]]
+            if ids[:1] == [r.query.expected]:
+                top1 += 1
+            if r.query.expected in ids:
+                rec5 += 1
+                mrr += 1.0 / (ids.index(r.query.expected) + 1)
+        n = max(1, len(mine))
+        out["fusion+rerank" if mode == "rerank" else mode] = {
+            "n": len(mine), "top1": round(top1 / n, 4), "mrr5": round(mrr / n, 4), "recall5": round(rec5 / n, 4)}
     return out
 
 

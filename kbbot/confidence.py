@@ -36,6 +36,7 @@ class ModeCalibration(BaseModel):
     metrics: dict[str, float] = Field(default_factory=dict)
     #: the same figures on the dev queries NOT used for fitting (the ones to quote)
     heldout: dict[str, float] = Field(default_factory=dict)
+    heldout_by_lang: dict[str, dict[str, float]] = Field(default_factory=dict)
 
     def probability(self, feats: dict[str, float]) -> float:
         z = self.bias + sum(w * feats.get(f, 0.0) for w, f in zip(self.weights, FEATURES, strict=True))
@@ -47,6 +48,8 @@ class Calibration(BaseModel):
 
     modes: dict[str, ModeCalibration] = Field(default_factory=dict)
     fusion: dict[str, Any] = Field(default_factory=dict)
+    #: per query language, ranking figures per mode (bm25, dense, fusion, rerank) on the held-out half
+    compare: dict[str, dict[str, dict[str, float]]] = Field(default_factory=dict)
 
     def for_mode(self, mode: str) -> ModeCalibration:
         if mode in self.modes:
