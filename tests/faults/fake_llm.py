@@ -2,8 +2,8 @@
 
 Usage: python fake_llm.py PORT MODE   (MODE: hang | slow)
 
-`hang` accepts the connection and the request, then never answers (a stuck GPU box);
-`slow` answers `/v1/models` and streams one token every 2 s (an overloaded one). Refusing
+Both answer `/v1/models`; on chat completions `hang` accepts the request and never answers (a
+stuck GPU box) and `slow` streams one token every 2 s (an overloaded one). Refusing
 connections needs no server at all: a free port does that.
 """
 
@@ -32,8 +32,6 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        if MODE == "hang":
-            time.sleep(3600)
         self._json({"object": "list", "data": [{"id": "slow-model", "object": "model"}]})
 
     def do_POST(self) -> None:  # noqa: N802
