@@ -19,6 +19,7 @@ from csbot.api.app import create_app
 from csbot.config import Settings
 from csbot.demo.shop_process import ShopProcess
 from csbot.storage.db import Database
+from csbot.storage.models import TurnLog
 from csbot.tenants import create_api_key, create_tenant
 
 from .conftest import Proc, report
@@ -51,6 +52,13 @@ def test_redis_down_then_back_mid_task_loses_nothing(settings: Settings, db: Dat
         assert "请确认" in str(body["text"]) and "2026110004" in str(body["text"]), body
         ready = client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["checks"]["redis"].startswith("error")
+        # a new conversation while Redis is down: answered, the answer cache skipped (said in the trace)
+        r = client.post("/v1/chat", json={"session_id": "r2", "text": "帮我查下物流"}, headers=h)
+        assert r.status_code == 200 and "订单号" in r.json()["text"], r.text
+        with db.session() as s:
+            trace = s.get(TurnLog, r.json()["turn_id"]).trace  # type: ignore[union-attr]
+        cache = next(e for e in trace if e.get("type") == "funnel" and e.get("stage") == "cache")
+        assert cache["detail"].startswith("skipped: redis unavailable"), cache
 
         t0 = time.monotonic()
         private_redis.start()  # empty: no persistence
