@@ -26,6 +26,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from csbot.api.server import uvicorn_options
 from csbot.channels.config import ChannelSettings
 from tests.security.conftest import Stack, add_tenants, build_app, module_settings, serve
 
@@ -55,7 +56,7 @@ def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                                                  visitor_messages_per_min=0, login_attempts_per_5min=0,
                                                  dispatcher=False)
     try:
-        with serve(app) as url:
+        with serve(app, **uvicorn_options(st)) as url:
             s = Stack(url, app, st, db)
             add_tenants(s, "acme")
             yield s
