@@ -59,7 +59,7 @@ def create_app(settings: Settings, *, registry: BotRegistry | None = None, redis
             if closed:
                 log.warning("closed %d turns left pending by a stopped process", closed)
         except Exception as exc:  # housekeeping must never keep the API from starting
-            log.warning("could not close interrupted turns: %s", exc)
+            log.warning("could not close interrupted turns (%s); retried at the next start", type(exc).__name__)
         for hook in app.state.startup_hooks:
             await hook(app)
         log.info("csbot ready: bots %s", sorted(reg.bots))
