@@ -111,10 +111,11 @@ class ConversationLog:
     @staticmethod
     def _write_state(s: Session, state: DialogueState) -> None:
         try:
-            with s.begin_nested():  # a state that will not store must not cost the turn its completion
-                write_state_row(s, state.tenant_id, state.session_id, state.model_dump(mode="json"), state.updated_at)
-        except Exception as exc:
+            data = state.model_dump(mode="json")
+        except Exception as exc:  # a bot's unstorable state must not cost the turn its completion
             log.warning("dialogue state of %s/%s not stored: %s", state.tenant_id, state.session_id, exc)
+            return
+        write_state_row(s, state.tenant_id, state.session_id, data, state.updated_at)
 
     def add_message(self, tenant_id: str, conversation_id: str, role: str, text: str, *,
                     author: str | None = None, kind: str | None = None,
