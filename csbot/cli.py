@@ -167,6 +167,12 @@ def serve(port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         env = _embedded_env(settings, group)
+        if settings.models.torch_threads == 0:
+            # An API worker encodes one short query per request; with torch's default (one intra-op
+            # thread per core) the threads of concurrent requests and of the other workers spin against
+            # each other: measured 24 ms CPU per e5 query encode with 1 thread vs 420 ms with the default
+            # on our busy 2-core machine (docs/performance.md, "Load"). Parallelism comes from workers.
+            env["CSBOT_MODELS__TORCH_THREADS"] = "1"
         os.environ.update(env)
         _run_api(host, port, workers)
     finally:
