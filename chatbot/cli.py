@@ -97,5 +97,31 @@ def calibrate_retrieval(
         typer.echo(f"written to {target}", err=True)
 
 
+
+@app.command("eval-retrieval")
+def eval_retrieval(
+    split: Annotated[str, typer.Option(help="tune, test or all")] = "test",
+    data: Annotated[Path | None, typer.Option(help="eval rows (default: chatbot/data/retrieval_eval_zh.jsonl)")] = None,
+    threshold: Annotated[float | None, typer.Option(help="override the calibrated threshold")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Chinese chitchat retrieval on held-out queries: precision and recall of the reply it would give."""
+    import json
+
+    from chatbot.corpus import shipped_pairs
+    from chatbot.retrieval import load_calibrations
+    from chatbot.retrieval_eval import EVAL_FILE, evaluate, read_eval
+    from csbot.config import get_settings
+    from csbot.models.hub import ModelHub
+
+    rows = read_eval(data or EVAL_FILE, None if split == "all" else split)
+    if not rows:
+        raise typer.BadParameter(f"no rows of split {split!r} in {data or EVAL_FILE}")
+    encoder = ModelHub(get_settings()).embedder()
+    scores = evaluate(rows, shipped_pairs(), encoder, load_calibrations(), "zh", threshold).as_json()
+    typer.echo(json.dumps({"split": split, **scores}, ensure_ascii=False) if json_out else
+               f"{split}: precision {scores['precision']}  recall {scores['recall']}  {scores}")
+
+
 if __name__ == "__main__":
     app()

@@ -35,11 +35,19 @@ class Pair:
 
 
 def read_jsonl(path: Path, origin: str) -> list[Pair]:
+    """Rows `{"message", "reply", "lang", "paraphrases"?}`; each paraphrase is indexed as a message of
+    its own with the same reply, so a customer's wording is compared with several known wordings."""
     pairs: list[Pair] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
             row = json.loads(line)
-            pairs.append(Pair(str(row["message"]), str(row["reply"]), str(row.get("lang", "zh")), origin))
+            lang, reply = str(row.get("lang", "zh")), str(row["reply"])
+            messages = [row["message"], *row.get("paraphrases", [])]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{n}: expected {{\"message\", \"reply\", \"paraphrases\"?}} ({exc!r})") from exc
+        pairs += [Pair(str(m), reply, lang, origin) for m in messages]
     return pairs
 
 

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 @pytest.mark.parametrize("question", ["What is the capital of France?"])
 async def test_smollm2_answers_english_question_within_budget(settings: Settings, question: str) -> None:
     location = resolve_chat_model(settings)
-    gen = TransformersGenerator(location, threads=settings.models.torch_threads)
+    gen = TransformersGenerator(location, threads=settings.llm.torch_threads)
     await gen.load()
     try:
         start = time.monotonic()
