@@ -164,7 +164,8 @@ def chat(url: str, key: str, session: str, text: str) -> dict[str, object]:
 def wait_job(url: str, token: str, job_id: str, timeout: float = 600) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     while True:
-        r = httpx.get(f"{url}/v1/training/jobs/{job_id}", headers=bearer(token))
+        # a generous timeout: on a crowded machine the in-process server answers a poll in seconds
+        r = httpx.get(f"{url}/v1/training/jobs/{job_id}", headers=bearer(token), timeout=60)
         r.raise_for_status()
         job = dict(r.json())
         if job["status"] in ("succeeded", "failed", "cancelled"):
