@@ -173,6 +173,9 @@ def serve(port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
             # each other: measured 24 ms CPU per e5 query encode with 1 thread vs 420 ms with the default
             # on our busy 2-core machine (docs/performance.md, "Load"). Parallelism comes from workers.
             env["CSBOT_MODELS__TORCH_THREADS"] = "1"
+            # torch.set_num_threads only reaches the thread that calls it; encodes run in worker
+            # threads, which take their OpenMP pool size from the environment
+            env.setdefault("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
         os.environ.update(env)
         _run_api(host, port, workers)
     finally:

@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 QUERY_PREFIX = "query: "
+#: one-text encodes remembered per Embedder (a few MB at 384 floats each)
+RECENT_ENCODES = 4096
 PASSAGE_PREFIX = "passage: "
 
 
@@ -100,6 +103,11 @@ class Embedder:
         self._flag: FlagModel | None = None
         self._lock = threading.Lock()
         self._load_lock = threading.Lock()
+        # recent one-text encodes: the router scores a turn with several bots at once, and the KB
+        # and chitchat retrieval both encode the same `query: ` text (one e5 forward saved per turn)
+        self._recent: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._inflight: dict[tuple[str, str], threading.Event] = {}
+        self._recent_lock = threading.Lock()
 
     @property
     def loaded(self) -> bool:
@@ -152,6 +160,42 @@ class Embedder:
 
     def encode(self, texts: list[str], prefix: str = QUERY_PREFIX) -> np.ndarray:
         """Encode `texts` with `prefix` prepended: float32 array (len(texts), dim), rows of norm 1."""
+        if isinstance(texts, list) and len(texts) == 1 and isinstance(texts[0], str):
+            return self._encode_one(texts[0], prefix)
+        return self._encode(texts, prefix)
+
+    def _encode_one(self, text: str, prefix: str) -> np.ndarray:
+        """One text, remembered: concurrent callers of the same text wait for one forward pass.
+
+        Hand-written because functools.lru_cache neither shares an in-flight computation between
+        threads nor suits numpy results (each caller gets its own copy).
+        """
+        key = (prefix, text)
+        with self._recent_lock:
+            hit = self._recent.get(key)
+            if hit is not None:
+                self._recent.move_to_end(key)
+                return hit.copy()
+            pending = self._inflight.get(key)
+            if pending is None:
+                self._inflight[key] = threading.Event()
+        if pending is not None:
+            pending.wait(60)
+            with self._recent_lock:
+                hit = self._recent.get(key)
+            return hit.copy() if hit is not None else self._encode([text], prefix)
+        try:
+            out = self._encode([text], prefix)
+            with self._recent_lock:
+                self._recent[key] = out.copy()
+                while len(self._recent) > RECENT_ENCODES:
+                    self._recent.popitem(last=False)
+            return out
+        finally:
+            with self._recent_lock:
+                self._inflight.pop(key).set()
+
+    def _encode(self, texts: list[str], prefix: str) -> np.ndarray:
         if self._flag is None:
             self.load()
         flag = self._flag
