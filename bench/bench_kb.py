@@ -56,7 +56,9 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--bare-encode", type=int, default=2000, help="texts for the bare-encoder throughput")
     ap.add_argument("--models-dir", type=Path, default=Path(os.environ.get("CSBOT_MODELS__DIR", "var/models")))
-    ap.add_argument("--reranker", type=Path, default=None, help="reranker dir (fusion+rerank figures)")
+    ap.add_argument("--reranker", type=Path, default=None,
+                    help="reranker dir (default: the prepared shipped one, <models-dir>/kb-reranker)")
+    ap.add_argument("--no-reranker", action="store_true", help="fusion only")
     ap.add_argument("--data-dir", type=Path, default=shared_data_dir())
     ap.add_argument("--milvus-uri", default="")
     ap.add_argument("--json", action="store_true")
@@ -96,8 +98,9 @@ def main() -> None:
     index_qps = n_questions / index_s
 
     reranker = None
-    if args.reranker:
-        reranker = Reranker(args.reranker)
+    rr_dir = args.reranker or args.models_dir / "kb-reranker"
+    if not args.no_reranker and (rr_dir / "config.json").is_file():
+        reranker = Reranker(rr_dir)
         reranker.load()
     cal = default_calibration()
     matcher = FaqMatcher("bench", 1, svc.items("bench", 1), TextProcessor(), enc, DenseIndex(uri), MatchConfig(),
@@ -123,6 +126,11 @@ def main() -> None:
     bare_milvus = [timed(lambda q: matcher.dense.search(matcher.collection, vec[None, :], 50), q) for q in queries]
     results["bare_encode_ms"] = {"p50": percentile(bare_enc, 50), "p99": percentile(bare_enc, 99)}
     results["bare_milvus_ms"] = {"p50": percentile(bare_milvus, 50), "p99": percentile(bare_milvus, 99)}
+    if reranker is not None:  # one forward over the rerank_k pairs of a query, batched
+        heads = [[c.text for c in matcher.retrieve(q)[: matcher.config.rerank_k]] for q in queries[:20]]
+        rr = [timed(lambda h: reranker.score_pairs([(queries[0], t) for t in h]), h) for h in heads]
+        results["rerank_only_ms"] = {"p50": percentile(rr, 50), "p99": percentile(rr, 99),
+                                     "pairs": matcher.config.rerank_k, "reranker": reranker.version}
     for clients in (1, 8):
         with ThreadPoolExecutor(clients) as ex:
             t0 = time.perf_counter()

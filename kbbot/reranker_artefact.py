@@ -4,7 +4,7 @@ A trained cross-encoder directory is ~430 MB, almost all of it the frozen 250k-r
 matrix that the prepared e5 encoder already holds. `export_artefact` keeps the tensors that differ
 from the encoder (the trained top layers, pooler, 1-logit head) in a few MB; `build_reranker` puts
 them back on top of the converted e5 weights into a full `BertForSequenceClassification`
-directory (loadable by sentence-transformers' `CrossEncoder` and FlagEmbedding's `FlagReranker`)
+directory (loadable by sentence-transformers' `CrossEncoder` and bare transformers)
 with a checksum manifest. `csbot models prepare` runs the build, so a fresh clone serves it.
 
 Written by hand because no library splits a fine-tuned checkpoint against its base this way when

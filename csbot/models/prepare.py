@@ -120,9 +120,41 @@ def prepare_smollm2(
     )
 
 
+KB_RERANKER = "kb-reranker"
+
+
+def prepare_kb_reranker(
+    models_dir: Path, *, force: bool = False, progress: Progress | None = None
+) -> PrepareResult:
+    """The KB cross-encoder: the trained weights shipped in kbbot (a few MB) on top of e5-small."""
+    # imported here: the artefact and its format belong to kbbot; csbot only schedules the build
+    from kbbot.reranker_artefact import ArtefactError, build_reranker
+
+    start = time.perf_counter()
+    out_dir = models_dir / KB_RERANKER
+    if progress:
+        progress("build", 0, 1)
+    try:
+        out, rebuilt = build_reranker(models_dir / e5_convert.NAME, out_dir, force=force)
+    except ArtefactError as exc:
+        return PrepareResult(KB_RERANKER, str(out_dir), "failed", detail=str(exc))
+    if progress:
+        progress("build", 1, 1)
+    manifest = read_manifest(out)
+    return PrepareResult(
+        KB_RERANKER,
+        str(out),
+        "built" if rebuilt else "up-to-date",
+        manifest.version if manifest else "",
+        seconds=round(time.perf_counter() - start, 2),
+    )
+
+
+#: in build order: the reranker is built on top of the converted e5 weights
 PREPARERS: dict[str, Callable[..., PrepareResult]] = {
     e5_convert.NAME: prepare_e5,
     SMOLLM2: prepare_smollm2,
+    KB_RERANKER: prepare_kb_reranker,
 }
 
 
@@ -176,7 +208,12 @@ def list_prepared(models_dir: Path, *, verify: bool = False) -> list[PreparedMod
             out.append(PreparedModel(name, str(directory), "", "", "missing"))
             continue
         state = "not verified"
-        if verify:
+        if verify and name == KB_RERANKER:
+            from kbbot.reranker_artefact import artefact_problems
+
+            issues = artefact_problems(directory, models_dir / e5_convert.NAME)
+            state = "verified" if not issues else "invalid: " + "; ".join(issues)
+        elif verify:
             try:
                 sources = (
                     e5_convert.sources()

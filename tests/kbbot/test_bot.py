@@ -65,11 +65,11 @@ async def test_bot_leaves_out_of_domain_queries_to_the_router(bot: KBBot, query:
 
 async def test_thresholds_route_answer_suggestions_fallback(bot: KBBot, kb_ctx) -> None:  # type: ignore[no-untyped-def]
     score, _ = await ask(bot, "能不能退")
-    p = score.hint.result.probability
+    p, mode = score.hint.result.probability, score.hint.result.mode  # rerank with the shipped reranker
     # thresholds around this query's probability: it must land in the "did you mean" band
-    KBStore(kb_ctx.db).set_thresholds(T, {"modes": {"fusion": {
-        "weights": bot._tenants[T].calibration.for_mode("fusion").weights,
-        "bias": bot._tenants[T].calibration.for_mode("fusion").bias, "high": min(0.999, p + 0.01),
+    KBStore(kb_ctx.db).set_thresholds(T, {"modes": {mode: {
+        "weights": bot._tenants[T].calibration.for_mode(mode).weights,
+        "bias": bot._tenants[T].calibration.for_mode(mode).bias, "high": min(0.999, p + 0.01),
         "low": max(0.0, p - 0.01)}}})
     await bot.reload(T)
     score, reply = await ask(bot, "能不能退")
@@ -78,7 +78,7 @@ async def test_thresholds_route_answer_suggestions_fallback(bot: KBBot, kb_ctx) 
     assert 1 <= len(reply.suggestions) <= 3 and "return-policy" in [s.faq_id for s in reply.suggestions]
     assert not reply.cacheable
     # above the band: answer; below it: not mine
-    KBStore(kb_ctx.db).set_thresholds(T, {"modes": {"fusion": {
+    KBStore(kb_ctx.db).set_thresholds(T, {"modes": {mode: {
         "weights": [0, 0, 0, 0], "bias": 0.0, "high": 0.6, "low": 0.55}}})  # every probability is 0.5
     await bot.reload(T)
     score, reply = await ask(bot, "能不能退")
@@ -136,8 +136,9 @@ async def test_knowledge_search_and_trace(bot: KBBot, kb_ctx) -> None:  # type: 
         await ask(bot, "怎么申请发票")
     events = [e for e in rec.events if isinstance(e, BotEvent) and e.step == "kb.match"]
     assert events and events[0].data["candidates"][0]["faq_id"] == "invoice"
-    assert "no trained reranker" in str(events[0].data["reranker"])
-    assert "fusion scores only" in bot.ready()["kb.reranker"]
+    # the shipped reranker (built by `csbot models prepare`) serves by default
+    assert events[0].data["mode"] == "rerank" and str(events[0].data["reranker"]).startswith("kb-reranker-")
+    assert bot.ready()["kb.reranker"] == "ok"
 
 
 async def test_tenant_without_kb_scores_zero(bot: KBBot) -> None:
