@@ -90,7 +90,7 @@ def choose_rerank_weight(rows: list[tuple[_Retrieved, list[Candidate]]], fusion:
                 FaqMatcher.mix(r.query.query, ranked, p)
                 top = FaqMatcher.rank(ranked, "rerank")
                 hits += bool(top) and top[0].faq_id == r.query.expected
-            key = (hits, -abs(w - 1.0))  # ties: nearer the default 1.0
+            key = (hits, -w)  # ties: the smaller weight (fusion is calibrated on its own too)
             if best_key is None or key > best_key:
                 best_key, best = key, w
         cur = by_lang.get(lang) or LangFusion(dense_weight=fusion.dense_weight, vote_weight=fusion.vote_weight)

@@ -33,9 +33,10 @@ class FusionParams(BaseModel):
     vote_weight: float = 0.0
     vote_k: int = 10
     #: rerank mode orders the head by fused + rerank_weight * sigmoid(cross-encoder logit): large =
-    #: the cross-encoder decides, 0 = fusion order (`kb calibrate` picks it; a reranker trained on
-    #: Chinese pairs may help less on English questions)
-    rerank_weight: float = 1.0
+    #: the cross-encoder decides, 0 = fusion order. `kb calibrate` picks it per language; until a
+    #: calibration has, the reranker scores are traced but do not move the order (an uncalibrated
+    #: cross-encoder must not override a calibrated fusion)
+    rerank_weight: float = 0.0
     #: "zh" (the query has Chinese characters) / "en" (it does not) -> overrides
     by_lang: dict[str, LangFusion] = Field(default_factory=dict)
 
