@@ -337,8 +337,8 @@ class ChatBot:
                             hint=ChatHint("pattern", pattern=match))
 
         best, cal = await self._retrieve(turn, tenant)
-        if best is not None and best.probability >= cal.threshold:
-            s = 0.5 + 0.25 * (best.probability - cal.threshold) / max(1e-6, 1.0 - cal.threshold)
+        if best is not None and best.probability >= cal.cutoff:
+            s = 0.5 + 0.25 * (best.probability - cal.cutoff) / max(1e-6, 1.0 - cal.cutoff)
             return BotScore(bot=self.name, score=round(min(s, 0.75), 4), reason="retrieval",
                             hint=ChatHint("retrieval", candidate=best))
 
@@ -370,7 +370,7 @@ class ChatBot:
         cands.sort(key=lambda c: -c.probability)
         trace.current().add(BotEvent(
             bot=self.name, step="retrieval.candidates",
-            detail=f"threshold {cal.threshold} ({cal.source or 'fitted'})",
+            detail=f"threshold {cal.cutoff} ({cal.source or 'fitted'})",
             data={"candidates": [dict(c.as_json()) for c in cands[:5]]},  # type: ignore[misc]
         ))
         return (cands[0] if cands else None), cal

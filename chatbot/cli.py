@@ -102,25 +102,48 @@ def calibrate_retrieval(
 def eval_retrieval(
     split: Annotated[str, typer.Option(help="tune, test or all")] = "test",
     data: Annotated[Path | None, typer.Option(help="eval rows (default: chatbot/data/retrieval_eval_zh.jsonl)")] = None,
-    threshold: Annotated[float | None, typer.Option(help="override the calibrated threshold")] = None,
+    threshold: Annotated[float | None, typer.Option(help="override the answer threshold")] = None,
+    write: Annotated[bool, typer.Option(
+        "--write", help="choose the answer threshold on the tune split (F0.5) and save it in the calibration file"
+    )] = False,
     json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """Chinese chitchat retrieval on held-out queries: precision and recall of the reply it would give."""
     import json
 
     from chatbot.corpus import shipped_pairs
-    from chatbot.retrieval import load_calibrations
-    from chatbot.retrieval_eval import EVAL_FILE, evaluate, read_eval
+    from chatbot.retrieval import CALIBRATION_FILE, load_calibrations
+    from chatbot.retrieval_eval import EVAL_FILE, choose_threshold, outcomes, read_eval, score
     from csbot.config import get_settings
     from csbot.models.hub import ModelHub
 
-    rows = read_eval(data or EVAL_FILE, None if split == "all" else split)
-    if not rows:
-        raise typer.BadParameter(f"no rows of split {split!r} in {data or EVAL_FILE}")
+    rows = read_eval(data or EVAL_FILE)
+    calibrations = load_calibrations()
     encoder = ModelHub(get_settings()).embedder()
-    scores = evaluate(rows, shipped_pairs(), encoder, load_calibrations(), "zh", threshold).as_json()
-    typer.echo(json.dumps({"split": split, **scores}, ensure_ascii=False) if json_out else
-               f"{split}: precision {scores['precision']}  recall {scores['recall']}  {scores}")
+    results, cal = outcomes(rows, shipped_pairs(), encoder, calibrations, "zh")
+    if write:
+        if "zh" not in calibrations or cal is not calibrations["zh"]:
+            raise typer.BadParameter(f"no zh calibration for encoder {encoder.version}: run calibrate-retrieval first")
+        threshold = choose_threshold([o for o in results if o.row.split == "tune"])
+    cut = cal.cutoff if threshold is None else threshold
+    report = {}
+    for name in ("tune", "test") if split == "all" or write else (split,):
+        picked = [o for o in results if o.row.split == name]
+        if not picked:
+            raise typer.BadParameter(f"no rows of split {name!r} in {data or EVAL_FILE}")
+        report[name] = score(picked, cut).as_json()
+    if write:
+        calibrations["zh"] = cal.model_copy(update={
+            "answer_threshold": cut,
+            "answer_metrics": {f"{k}_{m}": float(v) for k, r in report.items() for m, v in r.items()},
+        })
+        payload = {lang: c.model_dump() for lang, c in calibrations.items()}
+        CALIBRATION_FILE.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if json_out:
+        typer.echo(json.dumps({"threshold": cut, **report}, ensure_ascii=False))
+    else:
+        for name, r in report.items():
+            typer.echo(f"{name} (threshold {cut}): precision {r['precision']}  recall {r['recall']}  {r}")
 
 
 if __name__ == "__main__":

@@ -64,6 +64,16 @@ class Calibration(BaseModel):
     source: str = ""
     #: version of the encoder whose cosines were fitted; another encoder's cosines mean something else
     encoder: str = ""
+    #: threshold for answering with the top corpus candidate, chosen on the tune split of the
+    #: project's held-out chitchat queries (`csbot llm eval-retrieval --write`); `threshold` is the
+    #: pairwise one fitted on LCQMC/OPPO, which is far too strict for short small talk (recall 0.25)
+    answer_threshold: float | None = None
+    answer_metrics: dict[str, float] = {}
+
+    @property
+    def cutoff(self) -> float:
+        """The probability the top candidate must reach for retrieval to answer."""
+        return self.threshold if self.answer_threshold is None else self.answer_threshold
 
     def probability(self, feats: Sequence[float]) -> float:
         z = self.intercept + sum(c * f for c, f in zip(self.coef, feats, strict=True))

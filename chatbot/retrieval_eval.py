@@ -71,26 +71,60 @@ def read_eval(path: Path = EVAL_FILE, split: str | None = None) -> list[EvalRow]
     return rows
 
 
-def evaluate(rows: list[EvalRow], pairs: list[Pair], encoder: Encoder, calibrations: dict[str, Calibration],
-             lang: str = "zh", threshold: float | None = None) -> RetrievalScores:
-    """Scores of the top candidate at the calibrated threshold (or `threshold`), as `ChatBot` decides."""
-    index = PairIndex.build(pairs, encoder)
+@dataclass(frozen=True)
+class Outcome:
+    """The top candidate's probability for one row, and whether its reply is a right one."""
+
+    row: EvalRow
+    probability: float
+    right: bool
+
+
+def outcomes(rows: list[EvalRow], pairs: list[Pair], encoder: Encoder, calibrations: dict[str, Calibration],
+             lang: str = "zh", cache_dir: Path | None = None) -> tuple[list[Outcome], Calibration]:
+    """Search every row once (as `ChatBot` does); thresholds are applied afterwards by `score`."""
+    index = PairIndex.build(pairs, encoder, cache_dir)
     replies: dict[str, set[str]] = {}
     for p in pairs:
         replies.setdefault(p.message, set()).add(p.reply)
     cal = calibration_for(calibrations, lang, str(getattr(encoder, "version", "")))
-    cut = cal.threshold if threshold is None else threshold
     qvecs = encoder.encode_queries([r.query for r in rows])
-    correct = wrong = false_answers = 0
+    out = []
     for row, qvec in zip(rows, qvecs, strict=True):
         cands = index.search(qvec, row.query, lang, {lang: cal})
-        if not cands or cands[0].probability < cut:
-            continue
-        if row.expect is None:
-            false_answers += 1
-        elif set(cands[0].replies) & replies.get(row.expect, set()):
-            correct += 1
-        else:
-            wrong += 1
-    answerable = sum(r.expect is not None for r in rows)
-    return RetrievalScores(answerable, len(rows) - answerable, correct, wrong, false_answers)
+        top = cands[0] if cands else None
+        right = top is not None and row.expect is not None and bool(set(top.replies) & replies.get(row.expect, set()))
+        out.append(Outcome(row, top.probability if top else 0.0, right))
+    return out, cal
+
+
+def score(results: list[Outcome], threshold: float) -> RetrievalScores:
+    """What the bot would do at `threshold`: answer with the top candidate when it reaches it."""
+    answered = [o for o in results if o.probability >= threshold]
+    answerable = sum(o.row.expect is not None for o in results)
+    return RetrievalScores(
+        answerable=answerable,
+        unanswerable=len(results) - answerable,
+        correct=sum(o.right for o in answered),
+        wrong=sum(o.row.expect is not None and not o.right for o in answered),
+        false_answers=sum(o.row.expect is None for o in answered),
+    )
+
+
+def evaluate(rows: list[EvalRow], pairs: list[Pair], encoder: Encoder, calibrations: dict[str, Calibration],
+             lang: str = "zh", threshold: float | None = None, cache_dir: Path | None = None) -> RetrievalScores:
+    """Scores at the calibrated threshold (or `threshold`), as `ChatBot` decides."""
+    results, cal = outcomes(rows, pairs, encoder, calibrations, lang, cache_dir)
+    return score(results, cal.cutoff if threshold is None else threshold)
+
+
+def choose_threshold(results: list[Outcome], beta: float = 0.5) -> float:
+    """The threshold of best F-beta (precision first: a wrong canned reply is worse than none)."""
+    best_t, best_f = 0.5, -1.0
+    for t in [x / 100 for x in range(20, 91)]:
+        sc = score(results, t)
+        p, r = sc.precision, sc.recall
+        f = (1 + beta**2) * p * r / (beta**2 * p + r) if p + r else 0.0
+        if f > best_f + 1e-9:
+            best_t, best_f = t, f
+    return best_t
