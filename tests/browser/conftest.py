@@ -15,6 +15,7 @@ import httpx
 import pytest
 import redis
 
+from csbot.channels.operators import create_console_user
 from csbot.services import Service, ServiceGroup, free_port, start_milvus, start_process
 from csbot.storage.db import Database
 from csbot.storage.models import Tenant
@@ -77,12 +78,10 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installat
         load = subprocess.run([CSBOT, "demo", "load"], env=env, capture_output=True, text=True, timeout=900)
         assert load.returncode == 0, load.stderr[-3000:]
         key = load.stdout.strip().splitlines()[-1]
-        user = subprocess.run([CSBOT, "user", "create", "--tenant", "demo", "--username", OPERATOR["username"],
-                               "--password", OPERATOR["password"], "--role", "operator",
-                               "--display-name", OPERATOR["display_name"]], env=env, capture_output=True, text=True,
-                              timeout=120)
-        assert user.returncode == 0, user.stderr
         db = Database(f"sqlite:///{data / 'csbot.db'}")
+        # in this process, not `csbot user create` (tested in tests/csbot/channels): one CLI start less
+        create_console_user(db, "demo", OPERATOR["username"], OPERATOR["password"], "operator",
+                            display_name=OPERATOR["display_name"])
         with db.session() as s:
             tenant = s.get(Tenant, "demo")
             assert tenant is not None
