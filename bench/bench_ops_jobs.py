@@ -55,13 +55,18 @@ def main(sft_steps: int, dpo_steps: int) -> None:
         annotations.create("demo", "bench", AnnotationCreate(kind="reply", query=query, bot_reply=bad, reply=good))
     for query, intent in FIXES:
         annotations.create("demo", "bench", AnnotationCreate(kind="intent", query=query, intent=intent))
+    training = TrainingSettings()
+    if training.torch_threads > 0:  # as the Celery task does (CSBOT_TRAINING_TORCH_THREADS)
+        import torch
+
+        torch.set_num_threads(training.torch_threads)
     for kind, params in (("nlu", {}), ("sft", {"max_steps": sft_steps}), ("dpo", {"max_steps": dpo_steps})):
         with db.session() as s:
             row = TrainingJob(tenant_id="demo", kind=kind, params=params)
             s.add(row)
             s.flush()
             job_id = row.id
-        ctx = JobContext(job_id, settings, db, redis.Redis.from_url(settings.redis_url), TrainingSettings())
+        ctx = JobContext(job_id, settings, db, redis.Redis.from_url(settings.redis_url), training)
         status = run_job(ctx, job_function(kind))
         with db.session() as s:
             done = s.get(TrainingJob, job_id)
