@@ -233,7 +233,7 @@ def run_level(base: str, key: str, users: int, args: argparse.Namespace, mix: di
                                "faq_path": str(faq_path) if faq_path else "", "out": str(out), "timeout_s": 30}))
     argv = [sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py"), "--headless", "-u", str(users),
             # margin: locust's clock starts before its users are spawned; the window is cut after
-            "-r", str(spawn_rate), "-t", f"{int(ramp_s + args.duration + 15)}s", "--host", base, "--only-summary",
+            "-r", str(spawn_rate), "-t", f"{int(ramp_s + args.duration + 8)}s", "--host", base, "--only-summary",
             "--loglevel", "WARNING", "--stop-timeout", "30", "--exit-code-on-error", "0"]
     load_before = os.getloadavg()
     proc = psutil.Popen(argv, env={**os.environ, "LOAD_CONFIG": str(cfg)}, stdout=subprocess.DEVNULL,

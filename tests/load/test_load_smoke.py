@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_load_tool_runs_all_three_routes_without_errors(tmp_path: Path) -> None:
     out = tmp_path / "load.json"
-    argv = [sys.executable, str(REPO / "bench" / "load" / "run.py"), "--users", "6", "--duration", "8",
+    argv = [sys.executable, str(REPO / "bench" / "load" / "run.py"), "--users", "6", "--duration", "6",
             "--mix", "faq=1,task=1,chat=1", "--think", "0.3,1", "--workers", "2", "--faq-limit", "10",
             "--data-dir", str(REPO / "var" / "load-smoke"), "--json", str(out)]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=900, cwd=tmp_path)
