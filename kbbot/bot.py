@@ -174,6 +174,7 @@ class KBBot:
             "candidates": [_cand_json(c) for c in (result.candidates[:5] if result else [])],
             "timings_ms": {k: round(v, 2) for k, v in (result.timings_ms.items() if result else [])},
             "embedder": kb.embedder_version, "reranker": kb.reranker_version or kb.reranker_note,
+            "note": result.note if result else "",
             "graph": graph.trace if graph else None, "ms": round((time.perf_counter() - t0) * 1000, 2),
         }
         if result is not None and result.degraded:

@@ -86,6 +86,8 @@ class MatchResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     #: why dense recall was skipped (vector store down): the result is BM25 only
     degraded: str = ""
+    #: why the served mode differs from the matcher's own (e.g. an uncalibrated reranker skipped)
+    note: str = ""
 
     @property
     def top(self) -> Candidate | None:

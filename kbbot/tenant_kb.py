@@ -51,7 +51,14 @@ class TenantKB:
     def match(self, query: str, channel: str | None = None, mode: str | None = None) -> MatchResult:
         assert self.matcher is not None
         m = self.matcher
-        mode = mode or m.mode
+        note = ""
+        if mode is None:
+            mode = m.mode
+            # An uncalibrated cross-encoder (weight 0 for this query's language) cannot move the
+            # order, so it is not run on the hot path: it would cost latency and change nothing.
+            if mode == "rerank" and m.config.fusion.for_query(query).rerank_weight <= 0:
+                mode = "fusion"
+                note = "reranker loaded but not calibrated for this language (weight 0): fusion order"
         timings: dict[str, float] = {}
         degraded = ""
         try:
@@ -66,6 +73,7 @@ class TenantKB:
             m.rerank(query, ranked, timings)
         result = FaqMatcher.decide(query, ranked, mode, self.calibration.for_mode(mode), timings)
         result.degraded = degraded
+        result.note = note
         return result
 
     @staticmethod

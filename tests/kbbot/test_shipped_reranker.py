@@ -59,22 +59,37 @@ def test_shipped_reranker_is_a_plain_sequence_classifier(shipped: Reranker) -> N
     assert np.allclose(ours, theirs, atol=1e-3)
 
 
-async def test_bot_serves_rerank_mode_by_default_and_traces_it(kb_ctx, kb_service, shipped) -> None:  # type: ignore[no-untyped-def]
+async def test_bot_runs_the_reranker_once_calibrated_and_traces_it(kb_ctx, kb_service, shipped) -> None:  # type: ignore[no-untyped-def]
     from csbot.sessions import DialogueState
+    from kbbot.kb_store import KBStore
 
     assert kb_service.import_file("rr", FAQ_SMALL, publish=True).ok
     bot = KBBot()
     await bot.load(kb_ctx)
-    try:
+
+    async def match_event() -> tuple[BotEvent, object]:
         rec = TraceRecorder()
         turn = Turn(tenant_id="rr", session_id="s1", text="邮费要多少钱")
         with recording(rec):
             score = await bot.score(turn, DialogueState(tenant_id="rr", session_id="s1"))
-        ev = next(e for e in rec.events if isinstance(e, BotEvent) and e.step == "kb.match")
-        assert ev.data["mode"] == "rerank" and str(ev.data["reranker"]).startswith(KB_RERANKER)
+        return next(e for e in rec.events if isinstance(e, BotEvent) and e.step == "kb.match"), score
+
+    try:
+        # loaded, but with no calibrated weight it cannot move the order: not run on the hot path
+        ev, score = await match_event()
+        assert bot.ready()["kb.reranker"] == "ok" and str(ev.data["reranker"]).startswith(KB_RERANKER)
+        assert ev.data["mode"] == "fusion" and "not calibrated" in ev.data["note"]
+        assert "rerank" not in ev.data["timings_ms"] and ev.data["candidates"][0]["rerank"] is None
+        # a tenant calibration that weights the cross-encoder turns rerank mode on
+        fusion = bot._tenants["rr"].matcher.config.fusion.model_dump()
+        fusion["rerank_weight"] = 0.5
+        fusion["by_lang"] = {k: {**v, "rerank_weight": 0.5} for k, v in fusion["by_lang"].items()}
+        KBStore(kb_ctx.db).set_thresholds("rr", {"fusion": fusion})
+        await bot.reload("rr")
+        ev, score = await match_event()
+        assert ev.data["mode"] == "rerank" and ev.data["note"] == ""
         assert ev.data["candidates"][0]["faq_id"] == "ship-fee"
         assert ev.data["candidates"][0]["rerank"] is not None and "rerank" in ev.data["timings_ms"]
-        assert bot.ready()["kb.reranker"] == "ok"
         assert score.hint.result.mode == "rerank"
     finally:
         await bot.close()
