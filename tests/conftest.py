@@ -25,15 +25,20 @@ PG_URL = os.environ.get("CSBOT_TEST_PG_URL", "postgresql+psycopg://postgres@127.
 MODELS_DIR = Path(os.environ.get("CSBOT_TEST_MODELS_DIR", REPO / "var" / "models"))
 
 
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    prefix = f"csbot-test-{uuid.uuid4().hex[:10]}"
-    yield prefix
+def clear_redis_prefix(prefix: str) -> None:
+    """Delete every key a test wrote under its prefix on the shared Redis."""
     client = redis.Redis.from_url(REDIS_URL)
     keys = list(client.scan_iter(f"{prefix}:*", count=1000))
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    prefix = f"csbot-test-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    clear_redis_prefix(prefix)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ with the real SmolLM2 tokenizer, and console users of two tenants."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -69,19 +70,28 @@ def env_of(settings: Settings) -> dict[str, str]:
 @pytest.fixture
 def worker(ops_settings: Settings, db: Database, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`csbot worker` as its own process (Celery prefork pool, one job at a time)."""
-    log = (tmp_path / "worker.log").open("wb")
+    with run_worker(ops_settings, tmp_path, f"test-{ops_settings.redis_prefix}@%h") as proc:
+        yield proc
+
+
+@contextlib.contextmanager
+def run_worker(settings: Settings, cwd: Path, hostname: str) -> Iterator[subprocess.Popen[bytes]]:
+    """Start `csbot worker` on both queues with these settings; stop it (terminate, then kill)."""
+    log = (cwd / "worker.log").open("wb")
     csbot_bin = str(Path(sys.executable).with_name("csbot"))
     proc = subprocess.Popen([csbot_bin, "worker", "--queues", "cpu,gpu", "--concurrency", "1",
-                             "--hostname", f"test-{ops_settings.redis_prefix}@%h"],
-                            env=env_of(ops_settings), stdout=log, stderr=subprocess.STDOUT, cwd=str(tmp_path))
-    yield proc
-    proc.terminate()
+                             "--hostname", hostname],
+                            env=env_of(settings), stdout=log, stderr=subprocess.STDOUT, cwd=str(cwd))
     try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-    log.close()
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
 
 
 def _free_port() -> int:

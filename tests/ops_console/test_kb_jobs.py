@@ -77,23 +77,10 @@ def _wait(svc: JobService, job_id: str, timeout: float = 600) -> JobPublic:
 @pytest.fixture
 def kb_worker(kb_settings: Settings, db: Database, tmp_path: Path) -> Iterator[object]:
     """`csbot worker` on the KB settings (it must see the Milvus server and the tiny encoder)."""
-    import subprocess
-    import sys
+    from tests.ops_console.conftest import run_worker
 
-    from tests.ops_console.conftest import env_of
-
-    log = (tmp_path / "worker.log").open("wb")
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("csbot")), "worker", "--queues", "cpu,gpu",
-                             "--concurrency", "1", "--hostname", f"kb-{kb_settings.redis_prefix}@%h"],
-                            env=env_of(kb_settings), stdout=log, stderr=subprocess.STDOUT, cwd=str(tmp_path))
-    yield proc
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-    log.close()
+    with run_worker(kb_settings, tmp_path, f"kb-{kb_settings.redis_prefix}@%h") as proc:
+        yield proc
 
 
 def test_kb_index_embedder_and_reranker_jobs_through_a_celery_worker(kb_settings: Settings, db: Database,

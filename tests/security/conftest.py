@@ -18,14 +18,13 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 import uvicorn
 
 from csbot.api.server import uvicorn_options
 from csbot.config import Settings
 from csbot.storage.db import Database
 from csbot.storage.migrate import upgrade
-from tests.conftest import MODELS_DIR, REDIS_URL
+from tests.conftest import MODELS_DIR, REDIS_URL, clear_redis_prefix
 
 PASSWORD = "Tr0ub4dor&3-sec"
 
@@ -125,8 +124,4 @@ def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
             yield s
     finally:
         db.dispose()
-        client = redis.Redis.from_url(REDIS_URL)
-        keys = list(client.scan_iter(f"{prefix}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        clear_redis_prefix(prefix)

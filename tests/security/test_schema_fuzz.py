@@ -40,11 +40,9 @@ def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     (the limits themselves are tested in test_abuse.py)."""
     import uuid
 
-    import redis
-
     from csbot.storage.db import Database
     from csbot.storage.migrate import upgrade
-    from tests.conftest import REDIS_URL
+    from tests.conftest import clear_redis_prefix
 
     tmp = tmp_path_factory.mktemp("fuzz")
     prefix = f"csbot-test-{uuid.uuid4().hex[:10]}"
@@ -62,11 +60,7 @@ def fuzz_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             yield s
     finally:
         db.dispose()
-        client = redis.Redis.from_url(REDIS_URL)
-        keys = list(client.scan_iter(f"{prefix}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        clear_redis_prefix(prefix)
 
 
 def _auth_for(operation: Any, stack: Stack) -> dict[str, str]:
