@@ -58,7 +58,7 @@ def test_prepare_smollm2_points_at_the_package_gguf(cli_data_dir: Path) -> None:
     code, out = run("list", "--verify", "--json")
     assert code == 0
     states = {p["name"]: p["state"] for p in json.loads(out)["prepared"]}
-    assert states == {"e5-small": "missing", "smollm2": "verified"}
+    assert states == {"e5-small": "missing", "smollm2": "verified", "kb-reranker": "missing"}
 
 
 def test_prepare_rejects_unknown_model(cli_data_dir: Path) -> None:
