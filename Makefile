@@ -37,7 +37,7 @@ $(INSTALLED): pyproject.toml constraints.txt requirements-models.txt
 
 models: $(MODELS)
 
-$(MODELS): $(INSTALLED)
+$(MODELS): $(INSTALLED) $(wildcard kbbot/data/reranker/*)
 	$(CSBOT) models prepare
 	touch $@
 
