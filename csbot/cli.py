@@ -150,8 +150,8 @@ def _has_command(group: str, name: str) -> bool:
 
 
 @app.command()
-def serve(port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
-          host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+def serve(port: Annotated[int | None, typer.Option(help="Port to listen on [default: settings.port]")] = None,
+          host: Annotated[str | None, typer.Option(help="Interface to bind [default: settings.host]")] = None,
           workers: Annotated[int, typer.Option(help="Worker processes")] = 1) -> None:
     """Start the API (with console and widget) on an installation that is set up.
 
@@ -177,7 +177,7 @@ def serve(port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
             # threads, which take their OpenMP pool size from the environment
             env.setdefault("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
         os.environ.update(env)
-        _run_api(host, port, workers)
+        _run_api(host or settings.host, port or settings.port, workers)
     finally:
         group.stop()
 

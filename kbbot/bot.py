@@ -154,7 +154,7 @@ class KBBot:
         t0 = time.perf_counter()
         graph = kb.graph.answer(turn.query, turn.lang) if kb.graph is not None else None
         result = kb.match(turn.query, channel=turn.channel) if kb.matcher is not None else None
-        cal = kb.calibration.for_mode(result.mode) if result is not None else None
+        cal = kb.calibration.for_mode(result.mode, turn.query) if result is not None else None
         faq_score = to_router_score(result.probability, cal) if result is not None and cal else 0.0
         if not (result and result.candidates):
             faq_score = 0.0

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from kbbot.fusion import query_lang
+
 FEATURES = ("score", "margin", "dense", "overlap")
 
 #: router scale (csbot): >= 0.7 answer outright, 0.4-0.7 suggestions, < 0.3 not mine
@@ -50,8 +52,18 @@ class Calibration(BaseModel):
     fusion: dict[str, Any] = Field(default_factory=dict)
     #: per query language, ranking figures per mode (bm25, dense, fusion, rerank) on the held-out half
     compare: dict[str, dict[str, dict[str, float]]] = Field(default_factory=dict)
+    #: per query language ("zh" / "en", as `kbbot.fusion.query_lang`), per mode: a calibration of its
+    #: own where the dev data had enough queries of that language; `modes` serves the others
+    by_lang: dict[str, dict[str, ModeCalibration]] = Field(default_factory=dict)
 
-    def for_mode(self, mode: str) -> ModeCalibration:
+    def for_mode(self, mode: str, query: str | None = None) -> ModeCalibration:
+        """The calibration of `mode` for this query's language (the pooled one when it has none)."""
+        if query is not None:
+            own = self.by_lang.get(query_lang(query), {})
+            if mode in own:
+                return own[mode]
+            if mode not in self.modes and "fusion" in own:
+                return own["fusion"]
         if mode in self.modes:
             return self.modes[mode]
         return self.modes.get("fusion", ModeCalibration())
@@ -61,6 +73,9 @@ class Calibration(BaseModel):
         if not override:
             return self
         data = self.model_dump()
+        if override.get("modes"):
+            # the tenant's own fit replaces the shipped per-language ones too (it may have none)
+            data["by_lang"] = override.get("by_lang") or {}
         for mode, values in (override.get("modes") or {}).items():
             data["modes"][mode] = values
         if override.get("fusion"):

@@ -59,7 +59,7 @@ class ModeReport:
 
 
 def outcome(q: EvalQuery, res: MatchResult, calibration: Calibration) -> QueryOutcome:
-    cal = calibration.for_mode(res.mode)
+    cal = calibration.for_mode(res.mode, q.query)
     return QueryOutcome(query=q.query, expected=q.expected, ranked=[c.faq_id for c in res.candidates[:10]],
                         probability=res.probability, features=res.features,
                         answered=res.probability >= cal.high, suggested=cal.low <= res.probability < cal.high)
@@ -85,7 +85,7 @@ def evaluate(matcher: FaqMatcher, queries: list[EvalQuery], calibration: Calibra
             t_rerank = time.perf_counter() - t1
         for m in modes:
             t2 = time.perf_counter()
-            res = FaqMatcher.decide(q.query, ranked, m, calibration.for_mode(m))
+            res = FaqMatcher.decide(q.query, ranked, m, calibration.for_mode(m, q.query))
             t_decide = time.perf_counter() - t2
             reports[m].outcomes.append(outcome(q, res, calibration))
             reports[m].latencies_ms.append((t_retrieve + (t_rerank if m == "rerank" else 0.0) + t_decide) * 1000)

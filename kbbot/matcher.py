@@ -261,7 +261,7 @@ class FaqMatcher:
         ranked = self.retrieve(query, timings=timings)
         if mode == "rerank":
             self.rerank(query, ranked, timings)
-        return self.decide(query, ranked, mode, calibration.for_mode(mode), timings)
+        return self.decide(query, ranked, mode, calibration.for_mode(mode, query), timings)
 
     @staticmethod
     def decide(query: str, ranked: list[Candidate], mode: str, cal: ModeCalibration,

@@ -54,11 +54,12 @@ class TenantKB:
         note = ""
         if mode is None:
             mode = m.mode
-            # An uncalibrated cross-encoder (weight 0 for this query's language) cannot move the
-            # order, so it is not run on the hot path: it would cost latency and change nothing.
+            # With weight 0 for this query's language (no calibration set one, or `kb calibrate`
+            # found it did not raise top-1 enough to pay for itself) the cross-encoder cannot move
+            # the order, so it is not run on the hot path: it would cost latency and change nothing.
             if mode == "rerank" and m.config.fusion.for_query(query).rerank_weight <= 0:
                 mode = "fusion"
-                note = "reranker loaded but not calibrated for this language (weight 0): fusion order"
+                note = "reranker off for this language (calibrated rerank weight 0): fusion order"
         timings: dict[str, float] = {}
         degraded = ""
         try:
@@ -71,7 +72,7 @@ class TenantKB:
         ranked = [c for c in ranked if self._servable(self.items[c.faq_id], channel, now)]
         if mode == "rerank":
             m.rerank(query, ranked, timings)
-        result = FaqMatcher.decide(query, ranked, mode, self.calibration.for_mode(mode), timings)
+        result = FaqMatcher.decide(query, ranked, mode, self.calibration.for_mode(mode, query), timings)
         result.degraded = degraded
         result.note = note
         return result

@@ -194,6 +194,28 @@ def summarise(records: list[dict[str, Any]], spawned_at: float, duration_s: floa
     }
 
 
+def server_steps(db: Path, t0: float, t1: float) -> dict[str, dict[str, float]]:
+    """p50/p99 of the pipeline's own step timings (`turns.steps_ms`, in-process) and of its whole
+    latency, for the turns the server accepted in [t0, t1): where the server spends a turn, as
+    opposed to the client-side latency, which includes HTTP and queueing in front of the pipeline."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT steps_ms, latency_ms FROM turns WHERE created_at >= ? AND created_at < ?",
+                           (t0, t1)).fetchall()
+    finally:
+        con.close()
+    series: dict[str, list[float]] = {}
+    for steps, latency in rows:
+        for name, ms in (json.loads(steps or "{}") or {}).items():
+            series.setdefault(name, []).append(float(ms))
+        if latency is not None:
+            series.setdefault("pipeline", []).append(float(latency))
+    return {name: {"n": len(v), "p50_ms": round(statistics.median(v), 1), "p99_ms": round(pct(v, 0.99), 1)}
+            for name, v in sorted(series.items())}
+
+
 def warm_up(base: str, key: str, workers: int, corpus: Any, timeout_s: float = 600) -> None:
     """Send every kind of turn, `workers`*2 at a time, until a round is fast (each worker has loaded its bots)."""
     import random
@@ -258,6 +280,7 @@ def run_level(base: str, key: str, users: int, args: argparse.Namespace, mix: di
         raise RuntimeError(f"locust stopped {spawned_at + args.duration - last:.0f}s before the end of the window")
     cpu_s = sampler.between(spawned_at, spawned_at + args.duration)
     summary = summarise(records, spawned_at, args.duration, cpu_s, locust_cpu, users)
+    summary["server_steps"] = server_steps(args.data_dir.resolve() / "csbot.db", spawned_at, spawned_at + args.duration)
     summary["loadavg_before"] = [round(x, 2) for x in load_before]
     summary["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     return summary
@@ -293,6 +316,8 @@ def print_table(result: dict[str, Any]) -> None:
               f"{lv['p99_ms'] or 0:>7.0f} {lv['errors']:>6} {lv['server_cpu_s_per_turn'] or 0:>10.4f}  {routes}",
               file=sys.stderr)
         print(f"{'':>6} load average {lv['loadavg_before']} -> {lv['loadavg_after']}", file=sys.stderr)
+        steps = "  ".join(f"{k} {v['p50_ms']:.0f}/{v['p99_ms']:.0f}" for k, v in lv.get("server_steps", {}).items())
+        print(f"{'':>6} server steps p50/p99 ms: {steps}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

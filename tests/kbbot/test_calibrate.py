@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from kbbot.calibrate import OOD_SUGGEST_SHARE, _Retrieved, choose_fusion, fit_mode, in_fit_half
+from kbbot.calibrate import (
+    MIN_LANG_ERRORS,
+    OOD_SUGGEST_SHARE,
+    _Retrieved,
+    choose_fusion,
+    choose_rerank_weight,
+    fit_mode,
+    in_fit_half,
+    per_language,
+)
+from kbbot.confidence import Calibration, ModeCalibration
 from kbbot.devsets import EvalQuery
 from kbbot.evaluate import QueryOutcome
 from kbbot.fusion import FusionParams, LangFusion, query_lang
@@ -64,3 +76,48 @@ def test_low_threshold_keeps_out_of_domain_queries_out_of_suggestions() -> None:
     assert cal.metrics["answered_precision"] >= 0.95
     # at most the allowed share of the out-of-domain queries reach the "did you mean" band
     assert cal.metrics["ood_fallback"] >= 1.0 - OOD_SUGGEST_SHARE - 0.01
+
+
+def _reranked(lucky_logit: float, voted_logit: float) -> list[Candidate]:
+    cands = FaqMatcher.fuse("q", _cands(), FusionParams(dense_weight=0.7))  # fusion: lucky first
+    for c in cands:
+        c.rerank = lucky_logit if c.faq_id == "lucky" else voted_logit
+    return cands
+
+
+def test_reranker_is_switched_on_only_for_a_real_top1_gain() -> None:
+    def rows(n_fixed: int, n: int = 400) -> list[tuple[_Retrieved, list[Candidate]]]:
+        out = []
+        for i in range(n):
+            q = f"english query {i}"
+            # the cross-encoder prefers "voted"; it is right for the first n_fixed queries only
+            right = "voted" if i < n_fixed else "lucky"
+            cands = _reranked(-3.0, 3.0) if i < n_fixed else _reranked(0.0, 0.1)
+            out.append((_Retrieved(None, EvalQuery(query=q, expected=right), cands, in_fit_half(q)), cands))  # type: ignore[arg-type]
+        return out
+
+    many = choose_rerank_weight(rows(120), FusionParams(dense_weight=0.7))
+    assert (many.by_lang["en"].rerank_weight or 0) > 0
+    # one query in 200 fixed by the reranker does not pay for its cost on every turn
+    one = choose_rerank_weight(rows(2), FusionParams(dense_weight=0.7))
+    assert one.by_lang["en"].rerank_weight == 0.0
+
+
+def test_a_language_gets_its_own_thresholds_only_when_its_fit_half_has_enough_errors() -> None:
+    rng = np.random.default_rng(1)
+
+    def outs(lang_query: str, n_right: int, n_wrong: int, n_ood: int) -> list[QueryOutcome]:
+        o = [_outcome("a", "a", float(s)) for s in rng.uniform(0.4, 1.0, n_right)]
+        o += [_outcome("a", "b", float(s)) for s in rng.uniform(0.0, 0.7, n_wrong)]
+        o += [_outcome(None, "b", float(s)) for s in rng.uniform(0.0, 0.5, n_ood)]
+        return [dataclasses.replace(x, query=f"{lang_query}{i}") for i, x in enumerate(o)]
+
+    fit = outs("english ", 300, 2 * MIN_LANG_ERRORS, 40) + outs("中文", 200, 3, 40)
+    own = per_language(fit, [], 0.95, "synthetic")
+    assert set(own) == {"en"}  # Chinese has too few mistakes to fit on its own: the pooled model serves it
+    pooled = ModeCalibration(high=0.9, low=0.5)
+    cal = Calibration(modes={"fusion": pooled}, by_lang={"en": {"fusion": own["en"]}})
+    assert cal.for_mode("fusion", "how do i top up") is own["en"]
+    assert cal.for_mode("fusion", "怎么充值") is pooled and cal.for_mode("fusion") is pooled
+    # a tenant's own calibration replaces the shipped per-language ones
+    assert cal.merged({"modes": {"fusion": pooled.model_dump()}}).for_mode("fusion", "top up").high == 0.9
