@@ -9,6 +9,7 @@ figures that matter (`heldout`) are measured on the other half, so no headline i
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,9 +27,10 @@ VOTE_WEIGHTS = (0.0, 0.05, 0.1, 0.2, 0.3)
 RERANK_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 20.0)
 #: share of the out-of-domain dev queries allowed at or above `low` (i.e. offered suggestions)
 OOD_SUGGEST_SHARE = 0.1
-#: the cross-encoder costs a batched forward per turn (about 40 ms of CPU on two cores): it is
-#: switched on for a language only when it raises fit-half top-1 by at least this share of the
-#: queries (one lucky query out of 200 is noise, not a reason to pay that on every turn)
+#: the cross-encoder costs a batched forward per turn (about 40 ms of CPU on two cores, a fifth of
+#: an API worker's CPU under load): it is switched on for a language only when, on the fit half, it
+#: raises top-1 by at least this share of the queries AND the queries it fixes outnumber those it
+#: breaks by two standard deviations of a fair coin (sign test), so a lucky few do not buy it
 RERANK_MIN_GAIN = 0.01
 #: a language gets its own confidence model and thresholds when the fit half holds at least this
 #: many wrong top-1 answers in it: the logistic model learns from the mistakes, and a language whose
@@ -92,24 +94,30 @@ def choose_rerank_weight(rows: list[tuple[_Retrieved, list[Candidate]]], fusion:
             continue
         best_key: tuple[int, float] | None = None
         best = fusion.rerank_weight
-        base_hits = 0
+        right: dict[float, list[bool]] = {}
         for w in RERANK_WEIGHTS:
             p = fusion.model_copy(update={"rerank_weight": w, "by_lang": {}})
-            hits = 0
+            right[w] = []
             for r, ranked in mine:
                 FaqMatcher.mix(r.query.query, ranked, p)
                 top = FaqMatcher.rank(ranked, "rerank")
-                hits += bool(top) and top[0].faq_id == r.query.expected
-            if w == 0.0:
-                base_hits = hits
-            key = (hits, -w)  # ties: the smaller weight (fusion is calibrated on its own too)
+                right[w].append(bool(top) and top[0].faq_id == r.query.expected)
+            key = (sum(right[w]), -w)  # ties: the smaller weight (fusion is calibrated on its own too)
             if best_key is None or key > best_key:
                 best_key, best = key, w
-        if best_key is not None and best_key[0] - base_hits < RERANK_MIN_GAIN * len(mine):
+        if best and not _pays_for_itself(right[0.0], right[best]):
             best = 0.0
         cur = by_lang.get(lang) or LangFusion(dense_weight=fusion.dense_weight, vote_weight=fusion.vote_weight)
         by_lang[lang] = cur.model_copy(update={"rerank_weight": best})
     return fusion.model_copy(update={"by_lang": by_lang})
+
+
+def _pays_for_itself(fused: list[bool], reranked: list[bool]) -> bool:
+    """RERANK_MIN_GAIN and the sign test over the queries whose top-1 the reranker changes."""
+    fixed = sum(r and not f for f, r in zip(fused, reranked, strict=True))
+    broken = sum(f and not r for f, r in zip(fused, reranked, strict=True))
+    gain = fixed - broken
+    return gain >= RERANK_MIN_GAIN * len(fused) and gain >= 2.0 * math.sqrt(fixed + broken)
 
 
 def calibrate_sets(sets: list[tuple[FaqMatcher, list[EvalQuery]]], base: Calibration, *,
