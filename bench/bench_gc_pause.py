@@ -55,7 +55,8 @@ def main() -> None:
         redis = group.add(start_redis(Path(tempfile.mkdtemp(prefix="gc-bench-"))))
         milvus = group.add(start_milvus(args.data_dir))
         os.environ.update(CSBOT_REDIS_URL=redis.url, CSBOT_MILVUS_URI=milvus.url)
-        app = create_app(get_settings())
+        settings = get_settings()
+        app = create_app(settings, freeze_gc=settings.server.gc_freeze)
         headers = {"Authorization": f"Bearer {key_file.read_text().strip()}"}
         with TestClient(app) as client:
             for i, text in enumerate(TURNS):

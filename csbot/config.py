@@ -41,6 +41,9 @@ class ServerSettings(BaseModel):
     max_header_bytes: int = 16 * 1024
     #: seconds a client has to send a request line and headers before it is disconnected (0 = no limit)
     header_timeout_s: float = 10.0
+    #: freeze the objects alive after start-up out of the garbage collector (no 100-200 ms full
+    #: collections walking the models under load; docs/performance.md)
+    gc_freeze: bool = True
 
 
 class ModelSettings(BaseModel):

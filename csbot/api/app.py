@@ -42,8 +42,13 @@ API_ENTRY_POINTS = "csbot.api"
 
 
 def create_app(settings: Settings, *, registry: BotRegistry | None = None, redis_url: str | None = None,
-               milvus_uri: str | None = None, plugins: bool = True) -> FastAPI:
-    """Build the app; bots are created and loaded in the lifespan, once per process."""
+               milvus_uri: str | None = None, plugins: bool = True, freeze_gc: bool = False) -> FastAPI:
+    """Build the app; bots are created and loaded in the lifespan, once per process.
+
+    `freeze_gc` (the served process: `csbot.api.factory`) moves everything alive after start-up out
+    of the garbage collector's reach; not for processes that build many apps (tests), where frozen
+    objects of earlier apps could never be collected.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,11 +68,13 @@ def create_app(settings: Settings, *, registry: BotRegistry | None = None, redis
             log.warning("could not close interrupted turns (%s); retried at the next start", type(exc).__name__)
         for hook in app.state.startup_hooks:
             await hook(app)
-        # The models, jieba's dictionary and the indexes are ~370k long-lived objects that every full
-        # collection walks: a 100-200 ms pause of the whole process (event loop and threads) each
-        # time, a tail-latency spike under load. Frozen, they are skipped (bench/bench_gc_pause.py).
-        gc.collect()
-        gc.freeze()
+        if freeze_gc:
+            # The models, jieba's dictionary and the indexes are ~370k long-lived objects that every
+            # full collection walks: a 100-200 ms pause of the whole process (event loop and threads)
+            # each time, a tail-latency spike under load. Frozen, they are skipped
+            # (bench/bench_gc_pause.py, docs/performance.md).
+            gc.collect()
+            gc.freeze()
         log.info("csbot ready: bots %s", sorted(reg.bots))
         try:
             yield

@@ -14,4 +14,5 @@ from csbot.config import get_settings
 def app_from_env() -> FastAPI:
     logging.basicConfig(level=os.environ.get("CSBOT_LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return create_app(get_settings())
+    settings = get_settings()
+    return create_app(settings, freeze_gc=settings.server.gc_freeze)
