@@ -244,6 +244,7 @@ def eval_cmd(tenant: TenantOpt,
              limit: Annotated[int | None, typer.Option(help="Only the first N queries")] = None,
              as_json: JsonOpt = False) -> None:
     """Top-1, MRR@5, recall@5, answered precision, reject recall and latency of the tenant's KB."""
+    from csbot.models.embedder import Embedder
     from kbbot.devsets import read_queries
     from kbbot.evaluate import evaluate
 
@@ -251,16 +252,25 @@ def eval_cmd(tenant: TenantOpt,
     with environment() as env:
         ctx, kb = _tenant_kb(env, tenant)
         qs = [_resolve_expected(q, kb) for q in qs]
-        modes: tuple[str, ...] = (kb.matcher.mode,)
+        # what the bot serves: a loaded reranker whose calibrated weight is 0 for these queries'
+        # languages is skipped (kbbot/tenant_kb.py)
+        served = kb.matcher.mode
+        if served == "rerank" and all(kb.matcher.config.fusion.for_query(q.query).rerank_weight <= 0 for q in qs):
+            served = "fusion"
+        modes: tuple[str, ...] = (served,)
         if compare:
             modes = ("bm25", "dense", "fusion") + (("rerank",) if kb.matcher.reranker is not None else ())
+        # every query encoded afresh: the bot path runs after the retrieval pass, and a remembered
+        # vector would leave the encode out of its latency
+        if isinstance(kb.matcher.encoder, Embedder):
+            kb.matcher.encoder.remember = False
         answer, close = _bot_answer_fn(ctx, tenant)
         try:
             with progress_bar("eval") as bar:
-                reports = evaluate(kb.matcher, qs, kb.calibration, modes=modes, answer_fn=answer, progress=bar)
+                reports = evaluate(kb.matcher, qs, kb.calibration, modes=modes, answer_fn=answer, served=served,
+                                   progress=bar)
         finally:
             close()
-    served = kb.matcher.mode
     out: dict[str, Any] = {"tenant": tenant, "version": kb.version, "mode": served,
                            **reports[served].figures()}
     if compare:

@@ -67,11 +67,12 @@ def outcome(q: EvalQuery, res: MatchResult, calibration: Calibration) -> QueryOu
 
 def evaluate(matcher: FaqMatcher, queries: list[EvalQuery], calibration: Calibration, *,
              modes: tuple[str, ...] | None = None,
-             answer_fn: Callable[[str], object] | None = None,
+             answer_fn: Callable[[str], object] | None = None, served: str | None = None,
              progress: Callable[[int, int], None] | None = None) -> dict[str, ModeReport]:
-    """Figures per mode. Latency of the served mode is end to end through `answer_fn` when given
-    (the bot's own reply path), otherwise through retrieval + rerank + decision."""
-    served = matcher.mode
+    """Figures per mode. Latency of the served mode (`served`, default the matcher's) is end to end
+    through `answer_fn` when given (the bot's own reply path), otherwise through retrieval + rerank
+    + decision."""
+    served = served or matcher.mode
     modes = modes or (served,)
     reports = {m: ModeReport(m) for m in modes}
     for i, q in enumerate(queries):

@@ -106,6 +106,8 @@ class Embedder:
         # recent one-text encodes: the router scores a turn with several bots at once, and the KB
         # and chitchat retrieval both encode the same `query: ` text (one e5 forward saved per turn)
         self._recent: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        #: off for latency measurements (`kb eval`), where a remembered vector would hide the encode
+        self.remember = True
         self._inflight: dict[tuple[str, str], threading.Event] = {}
         self._recent_lock = threading.Lock()
 
@@ -170,6 +172,8 @@ class Embedder:
         Hand-written because functools.lru_cache neither shares an in-flight computation between
         threads nor suits numpy results (each caller gets its own copy).
         """
+        if not self.remember:
+            return self._encode([text], prefix)
         key = (prefix, text)
         with self._recent_lock:
             hit = self._recent.get(key)

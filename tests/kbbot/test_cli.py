@@ -58,6 +58,7 @@ def test_cli_import_publish_eval_rollback(cli_env: Path, tmp_path: Path) -> None
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout[res.stdout.index("{"):])
     assert out["n"] == 4 and out["version"] == 1
+    assert out["mode"] == "fusion"  # the shipped calibration gives the reranker weight 0: it is not served
     for key in ("top1", "mrr5", "recall5", "answered_precision", "reject_recall", "p50_ms", "p99_ms"):
         assert key in out
     assert out["top1"] >= 2 / 3 and out["recall5"] == 1.0
