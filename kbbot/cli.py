@@ -410,6 +410,7 @@ def train_reranker_cmd(
     train_layers: Annotated[int, typer.Option(help="Train only the top N encoder layers (0 = all)")] = 0,
     num_layers: Annotated[int, typer.Option(help="Keep the bottom N encoder layers (0 = all 12)")] = 6,
     max_length: Annotated[int, typer.Option(help="Token cap per (query, question) pair")] = 64,
+    mining: Annotated[str, typer.Option(help="Near misses: bm25 (lexically closest) or dense (closest by the encoder)")] = "bm25",
     dev: Annotated[Path | None, typer.Option(help="Pair TSV for the eval report")] = None,
     out: Annotated[Path | None, typer.Option(help="Write here instead of registering")] = None,
     install_default: Annotated[bool, typer.Option(help="Install as the shared default reranker")] = False,
@@ -436,10 +437,20 @@ def train_reranker_cmd(
         raise typer.Exit(2) from None
     cfg = RerankerTrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, max_pairs=max_pairs,
                               train_layers=train_layers, num_layers=num_layers, max_length=max_length,
-                              pair_files=[data_dir / s[0] / "train.tsv" for s in sets], pair_caps=caps)
+                              pair_files=[data_dir / s[0] / "train.tsv" for s in sets], pair_caps=caps,
+                              mining=mining)
+    if mining not in ("bm25", "dense"):
+        err.print(f"[red]--mining {mining!r}: use bm25 or dense[/red]")
+        raise typer.Exit(2)
     with environment(need_milvus=False) as env:
         items = env.service().items(tenant) if tenant else []
-        pairs = training_pairs(cfg, items)
+        encode = None
+        if mining == "dense":
+            from csbot.models.embedder import Embedder
+
+            embedder = Embedder(env.settings.models_dir / "e5-small", torch_threads=env.settings.models.torch_threads)
+            encode = embedder.encode_queries
+        pairs = training_pairs(cfg, items, encode)
         err.print(f"{len(pairs)} training pairs ({sum(p[2] for p in pairs)} positive)")
         base = env.settings.models_dir / "e5-small"
         tmp = Path(tempfile.mkdtemp(prefix="kb-reranker-"))

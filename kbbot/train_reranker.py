@@ -38,6 +38,9 @@ class RerankerTrainConfig:
     max_length: int = 64
     max_pairs: int | None = None
     mined_negatives: int = 1
+    #: how near misses are found: "bm25" (lexically closest) or "dense" (closest by the encoder, i.e.
+    #: the candidates the reranker actually sees at serving time, behind the dense recall)
+    mining: str = "bm25"
     seed: int = 13
     freeze_embeddings: bool = True
     #: train only the top N encoder layers (0 = all): faster on CPU
@@ -98,7 +101,37 @@ def tenant_pairs(items: list[FaqItem], processor: TextProcessor, seed: int) -> l
     return out
 
 
-def training_pairs(cfg: RerankerTrainConfig, items: list[FaqItem] | None = None) -> list[Pair]:
+def mine_dense_near_misses(pairs: list[Pair], encode: Callable[[list[str]], np.ndarray],
+                           per_positive: int) -> list[Pair]:
+    """For each positive (q1, q2): (q2, q) with q among the first-questions closest to q2 by the
+    encoder, skipping q1 and every known paraphrase of q2."""
+    firsts = sorted({a for a, _, _ in pairs})
+    positive = {(question_key(a), question_key(b)) for a, b, lab in pairs if lab == 1}
+    positive |= {(b, a) for a, b in positive}
+    queries = [(a, b) for a, b, lab in pairs if lab == 1]
+    if not firsts or not queries:
+        return []
+    fv = encode(firsts)
+    qv = encode([b for _, b in queries])
+    out: list[Pair] = []
+    for start in range(0, len(queries), 512):
+        sims = qv[start:start + 512] @ fv.T
+        top = np.argsort(-sims, axis=1)[:, : per_positive + 8]
+        for (a, b), row in zip(queries[start:start + 512], top, strict=True):
+            picked = 0
+            for idx in row:
+                cand = firsts[int(idx)]
+                if cand == a or cand == b or (question_key(b), question_key(cand)) in positive:
+                    continue
+                out.append((b, cand, 0))
+                picked += 1
+                if picked >= per_positive:
+                    break
+    return out
+
+
+def training_pairs(cfg: RerankerTrainConfig, items: list[FaqItem] | None = None,
+                   encode: Callable[[list[str]], np.ndarray] | None = None) -> list[Pair]:
     processor = TextProcessor()
     pairs: list[Pair] = []
     rng = random.Random(cfg.seed)
@@ -108,7 +141,11 @@ def training_pairs(cfg: RerankerTrainConfig, items: list[FaqItem] | None = None)
         if cap is not None and cap < len(file_pairs):
             file_pairs = rng.sample(file_pairs, cap)
         pairs += file_pairs
-        if cfg.mined_negatives:
+        if cfg.mined_negatives and cfg.mining == "dense":
+            if encode is None:
+                raise ValueError("dense mining needs an encoder")
+            pairs += mine_dense_near_misses(file_pairs, encode, cfg.mined_negatives)
+        elif cfg.mined_negatives:
             pairs += mine_near_misses(file_pairs, processor, cfg.mined_negatives, cfg.seed)
     if items:
         pairs += tenant_pairs(items, processor, cfg.seed)
