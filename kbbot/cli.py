@@ -252,11 +252,8 @@ def eval_cmd(tenant: TenantOpt,
     with environment() as env:
         ctx, kb = _tenant_kb(env, tenant)
         qs = [_resolve_expected(q, kb) for q in qs]
-        # what the bot serves: a loaded reranker whose calibrated weight is 0 for these queries'
-        # languages is skipped (kbbot/tenant_kb.py)
-        served = kb.matcher.mode
-        if served == "rerank" and all(kb.matcher.config.fusion.for_query(q.query).rerank_weight <= 0 for q in qs):
-            served = "fusion"
+        # what the bot serves these queries in (rerank only where a language has a rerank weight)
+        served = "rerank" if any(kb.served_mode(q.query)[0] == "rerank" for q in qs) else "fusion"
         modes: tuple[str, ...] = (served,)
         if compare:
             modes = ("bm25", "dense", "fusion") + (("rerank",) if kb.matcher.reranker is not None else ())
@@ -435,13 +432,13 @@ def train_reranker_cmd(
     except ValueError:
         err.print(f"[red]--datasets {datasets!r}: a cap after ':' must be a whole number[/red]")
         raise typer.Exit(2) from None
+    if mining not in ("bm25", "dense"):
+        err.print(f"[red]--mining {mining!r}: use bm25 or dense[/red]")
+        raise typer.Exit(2)
     cfg = RerankerTrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, max_pairs=max_pairs,
                               train_layers=train_layers, num_layers=num_layers, max_length=max_length,
                               pair_files=[data_dir / s[0] / "train.tsv" for s in sets], pair_caps=caps,
                               mining=mining)
-    if mining not in ("bm25", "dense"):
-        err.print(f"[red]--mining {mining!r}: use bm25 or dense[/red]")
-        raise typer.Exit(2)
     with environment(need_milvus=False) as env:
         items = env.service().items(tenant) if tenant else []
         encode = None

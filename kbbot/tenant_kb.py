@@ -48,18 +48,25 @@ class TenantKB:
     def model_version(self) -> str:
         return f"{self.embedder_version}+{self.reranker_version or 'fusion'}"
 
+    def served_mode(self, query: str) -> tuple[str, str]:
+        """The mode this query is served in, and a note when that is not the matcher's own mode.
+
+        With weight 0 for the query's language (no calibration set one, or `kb calibrate` found it
+        did not raise top-1 enough to pay for itself) the cross-encoder cannot move the order, so it
+        is not run on the hot path: it would cost latency and change nothing.
+        """
+        assert self.matcher is not None
+        mode = self.matcher.mode
+        if mode == "rerank" and self.matcher.config.fusion.for_query(query).rerank_weight <= 0:
+            return "fusion", "reranker off for this language (calibrated rerank weight 0): fusion order"
+        return mode, ""
+
     def match(self, query: str, channel: str | None = None, mode: str | None = None) -> MatchResult:
         assert self.matcher is not None
         m = self.matcher
         note = ""
         if mode is None:
-            mode = m.mode
-            # With weight 0 for this query's language (no calibration set one, or `kb calibrate`
-            # found it did not raise top-1 enough to pay for itself) the cross-encoder cannot move
-            # the order, so it is not run on the hot path: it would cost latency and change nothing.
-            if mode == "rerank" and m.config.fusion.for_query(query).rerank_weight <= 0:
-                mode = "fusion"
-                note = "reranker off for this language (calibrated rerank weight 0): fusion order"
+            mode, note = self.served_mode(query)
         timings: dict[str, float] = {}
         degraded = ""
         try:
