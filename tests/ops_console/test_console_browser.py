@@ -39,6 +39,19 @@ def shot(page: object, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / f"console-{name}.png"), full_page=True)  # type: ignore[attr-defined]
 
 
+def choose(page: object, elem_id: str, value: str) -> None:
+    """Pick a dropdown option by clicking it (typing then Enter raced the list's filtering and
+    sometimes picked the first option: an `sft` job launched instead of `nlu`) and wait until the
+    dropdown shows it."""
+    from playwright.sync_api import expect
+
+    box = page.locator(f"#{elem_id} input").first  # type: ignore[attr-defined]
+    box.click()
+    box.fill(value)
+    page.get_by_role("option", name=value, exact=True).click()  # type: ignore[attr-defined]
+    expect(box).to_have_value(value)
+
+
 def fill(page: object, elem_id: str, text: str) -> None:
     page.locator(f"#{elem_id} textarea, #{elem_id} input").first.fill(text)  # type: ignore[attr-defined]
 
@@ -107,8 +120,7 @@ def test_console_operator_day(server: Server, tenants: Tenants, worker: object, 
 
     # Training: launch the NLU job and watch it to the end
     page.get_by_role("tab", name="Training").click()  # type: ignore[attr-defined]
-    page.locator("#train-kind input").first.fill("nlu")  # type: ignore[attr-defined]
-    page.keyboard.press("Enter")  # type: ignore[attr-defined]
+    choose(page, "train-kind", "nlu")
     fill(page, "train-params", '{"features": "ngrams"}')
     page.click("#train-launch")  # type: ignore[attr-defined]
     expect(page.locator("#train-status")).to_contain_text("queued")  # type: ignore[attr-defined]
@@ -126,8 +138,7 @@ def test_console_operator_day(server: Server, tenants: Tenants, worker: object, 
     shot(page, "training")
 
     # Registry: promote the new version
-    page.locator("#models-role input").first.fill("nlu")  # type: ignore[attr-defined]
-    page.keyboard.press("Enter")  # type: ignore[attr-defined]
+    choose(page, "models-role", "nlu")
     page.click("#models-show")  # type: ignore[attr-defined]
     expect(page.locator("#models-versions")).to_contain_text("candidate")  # type: ignore[attr-defined]
     jobs = httpx.get(f"{url}/v1/training/jobs", headers=bearer(tenants.tokens["demo-admin"])).json()
