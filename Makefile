@@ -45,7 +45,7 @@ lint: $(INSTALLED)
 	$(VENV)/bin/ruff check csbot/ kbbot/ taskbot/ chatbot/ ops_console/ tests/ bench/
 
 typecheck: $(INSTALLED)
-	$(VENV)/bin/mypy csbot/
+	$(VENV)/bin/mypy csbot/ kbbot/
 
 pytest: $(INSTALLED)
 	$(VENV)/bin/pytest -q -p no:cacheprovider --timeout=900 --durations=15

@@ -313,19 +313,20 @@ def pair_eval_cmd(pairs: Annotated[Path, typer.Option(exists=True, help="TSV q1,
             from kbbot.reranker import Reranker
             from kbbot.tenant_kb import reranker_for
 
+            found: Reranker | None
             if model is not None:
-                r = Reranker(model)
-                r.load()
+                found = Reranker(model)
+                found.load()
             else:
-                r, note = reranker_for(env.context(), tenant or "_global")
-                if r is None:
+                found, note = reranker_for(env.context(), tenant or "_global")
+                if found is None:
                     err.print(f"[red]{note}[/red]")
                     raise typer.Exit(1)
-            score = r.score_pairs
-            name = f"reranker ({r.version})"
+            score = found.score_pairs  # type: ignore[assignment]  # same signature, other name
+            name = f"reranker ({found.version})"
         t0 = time.perf_counter()
-        out = pair_eval(score, read_pairs(pairs), read_pairs(dev) if dev else None)
-    out.update(scorer=name, pairs=str(pairs), dev=str(dev) if dev else None,  # type: ignore[arg-type]
+        out: dict[str, Any] = dict(pair_eval(score, read_pairs(pairs), read_pairs(dev) if dev else None))
+    out.update(scorer=name, pairs=str(pairs), dev=str(dev) if dev else None,
                seconds=round(time.perf_counter() - t0, 1))
     emit(out, as_json)
 

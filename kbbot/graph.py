@@ -169,15 +169,15 @@ class KnowledgeGraph:
         if categories and relations and any(w in q for w in LIST_WORDS):
             cat = categories[0]
             members = self.subjects(CATEGORY_RELATION, cat)
-            rel = next((r for r in relations if r != CATEGORY_RELATION), None)
-            if rel is None:
+            wanted = next((r for r in relations if r != CATEGORY_RELATION), None)
+            if wanted is None:
                 return None
-            hits = [m for m in members if any(o in YES for o in self.objects(m, rel))]
+            hits = [m for m in members if any(o in YES for o in self.objects(m, wanted))]
             if not hits:
-                return GraphAnswer(f"目前没有{rel}的{cat}。" if zh else f"No {cat} with {rel}.", "filter",
-                                   [], [rel], trace)
-            text = f"{rel}的{cat}有：{'、'.join(hits)}。" if zh else f"{cat} with {rel}: {', '.join(hits)}."
-            return GraphAnswer(text, "filter", hits, [rel], trace)
+                return GraphAnswer(f"目前没有{wanted}的{cat}。" if zh else f"No {cat} with {wanted}.", "filter",
+                                   [], [wanted], trace)
+            text = f"{wanted}的{cat}有：{'、'.join(hits)}。" if zh else f"{cat} with {wanted}: {', '.join(hits)}."
+            return GraphAnswer(text, "filter", hits, [wanted], trace)
         return None
 
 

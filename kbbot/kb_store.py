@@ -109,14 +109,14 @@ class KBStore:
                     if faq_id not in keep:
                         s.delete(row)
             for it in items:
-                row = existing.get(it.faq_id)
-                if row is None:
-                    row = KBItem(tenant_id=tenant_id, faq_id=it.faq_id)
-                    s.add(row)
+                found = existing.get(it.faq_id)
+                if found is None:
+                    found = KBItem(tenant_id=tenant_id, faq_id=it.faq_id)
+                    s.add(found)
                     created += 1
                 else:
                     updated += 1
-                _apply(row, it)
+                _apply(found, it)
             self._touch(s, tenant_id)
         return ImportReport(ok=True, items=len(items), created=created, updated=updated)
 
@@ -135,7 +135,8 @@ class KBStore:
 
     def delete_item(self, tenant_id: str, faq_id: str) -> bool:
         with self.db.session() as s:
-            n = s.execute(delete(KBItem).where(KBItem.tenant_id == tenant_id, KBItem.faq_id == faq_id)).rowcount
+            result = s.execute(delete(KBItem).where(KBItem.tenant_id == tenant_id, KBItem.faq_id == faq_id))
+            n = getattr(result, "rowcount", 0)  # a CursorResult for DML; typed as the generic Result
             self._touch(s, tenant_id)
         return bool(n)
 

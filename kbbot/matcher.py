@@ -103,13 +103,14 @@ class MatchConfig:
 
 def features(query: str, ranked: Sequence[Candidate], mode: str) -> dict[str, float]:
     if not ranked:
-        return {"score": 0.0, "margin": 0.0, "dense": 0.0, "overlap": 0.0}
+        return {"score": 0.0, "margin": 0.0, "dense": 0.0, "overlap": 0.0, "score_margin": 0.0}
     top = ranked[0]
     second = ranked[1].key(mode) if len(ranked) > 1 else 0.0
     s = top.key(mode)
     if mode == "bm25":  # raw BM25 is unbounded; its per-query normalised form is comparable
         s, second = top.bm25_norm, (ranked[1].bm25_norm if len(ranked) > 1 else 0.0)
-    return {"score": s, "margin": s - second, "dense": top.dense, "overlap": char_overlap(query, top.text)}
+    return {"score": s, "margin": s - second, "dense": top.dense, "overlap": char_overlap(query, top.text),
+            "score_margin": s * (s - second)}
 
 
 class FaqMatcher:

@@ -16,7 +16,14 @@ from kbbot.calibrate import (
     in_fit_half,
     per_language,
 )
-from kbbot.confidence import Calibration, ModeCalibration
+from kbbot.confidence import (
+    FEATURES,
+    Calibration,
+    ModeCalibration,
+    default_calibration,
+    pick_thresholds,
+    precision_lower_bound,
+)
 from kbbot.devsets import EvalQuery
 from kbbot.evaluate import QueryOutcome
 from kbbot.fusion import FusionParams, LangFusion, query_lang
@@ -121,3 +128,39 @@ def test_a_language_gets_its_own_thresholds_only_when_its_fit_half_has_enough_er
     assert cal.for_mode("fusion", "怎么充值") is pooled and cal.for_mode("fusion") is pooled
     # a tenant's own calibration replaces the shipped per-language ones
     assert cal.merged({"modes": {"fusion": pooled.model_dump()}}).for_mode("fusion", "top up").high == 0.9
+
+
+def test_high_threshold_asks_for_the_precision_with_confidence_on_a_large_dev_set() -> None:
+    # 2,000 dev queries whose right answers thin out as the probability falls: the bare running
+    # precision touches 0.95 lower than its 99% lower bound does, and the held-out half then
+    # falls short (measured on the dev sets: docs/kbbot.md), so `high` must sit where the bound holds
+    rng = np.random.default_rng(2)
+    probs = np.sort(rng.uniform(0.0, 1.0, 2000))[::-1]
+    correct = rng.uniform(0.0, 1.0, 2000) < 0.75 + 0.25 * probs
+    high, _ = pick_thresholds(probs, correct, correct)
+    answered = probs >= high
+    assert correct[answered].mean() >= 0.95
+    bare = np.cumsum(correct) / np.arange(1, 2001)
+    assert high > probs[np.where(bare >= 0.95)[0][-1]]  # stricter than the bare precision
+    assert precision_lower_bound(np.array([correct[answered].sum()]), np.array([answered.sum()]))[0] >= 0.95
+
+
+def test_a_small_dev_set_still_gets_an_answer_threshold() -> None:
+    # 40 queries, all right: no bound reaches 0.95 at that size, the bare precision decides
+    probs = np.linspace(0.99, 0.4, 40)
+    correct = np.ones(40, dtype=bool)
+    high, _ = pick_thresholds(probs, correct, correct)
+    assert high <= 0.41
+    # 400 queries whose precision never clears the bound: nothing is certified, nothing answered
+    probs = np.linspace(0.99, 0.4, 400)
+    correct = np.arange(400) % 10 != 0  # 90% right everywhere
+    assert pick_thresholds(probs, correct, correct)[0] == 0.999
+
+
+def test_calibrations_stored_before_the_score_margin_feature_still_load() -> None:
+    old = ModeCalibration.model_validate({"weights": [2.0, 3.0, 1.0, 0.5], "bias": -4.0, "high": 0.7, "low": 0.3})
+    assert len(old.weights) == len(FEATURES) and old.weights[4:] == [0.0]
+    feats = {"score": 0.9, "margin": 0.2, "dense": 0.95, "overlap": 0.5, "score_margin": 0.18}
+    z = -4.0 + 2.0 * 0.9 + 3.0 * 0.2 + 1.0 * 0.95 + 0.5 * 0.5
+    assert abs(old.probability(feats) - 1.0 / (1.0 + np.exp(-z))) < 1e-12
+    assert default_calibration().for_mode("fusion").weights[4] != 0.0  # the shipped one uses it
