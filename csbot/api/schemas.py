@@ -20,6 +20,10 @@ class ChatRequest(BaseModel):
     user_id: str | None = Field(default=None, max_length=128)
     locale: str | None = Field(default=None, pattern=LOCALE)
     channel: str = Field(default="api", pattern=r"^[a-z0-9_-]{1,32}$")
+    message_id: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        description="The caller's id for this message: a retry with the same id within a day gets the "
+                    "first reply back instead of a second turn (409 while the first is still running)")
 
     @field_validator("text")
     @classmethod

@@ -7,11 +7,12 @@ import json
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, HTTPException, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from csbot.api.deps import ChatPrincipal, PipelineDep
+from csbot.api.idempotency import MessageReplay
 from csbot.api.schemas import ChatRequest, ChatResponse, ErrorBody
 from csbot.channels.contacts import with_contact_attributes
 from csbot.pipeline.pipeline import Delta, Pipeline, TurnResult
@@ -42,12 +43,30 @@ def check_length(req: ChatRequest, request_or_ws: Request | WebSocket) -> None:
         raise HTTPException(422, f"text is {len(req.text)} characters long; the limit is {limit}")
 
 
-@router.post("/chat", response_model=ChatResponse, responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+def replay_of(pipeline: Pipeline, tenant_id: str, req: ChatRequest) -> MessageReplay | None:
+    if req.message_id is None:
+        return None
+    return MessageReplay(pipeline.ctx.redis, pipeline.ctx.key("msg", tenant_id, req.session_id, req.message_id))
+
+
+@router.post("/chat", response_model=ChatResponse,
+             responses={401: {"model": ErrorBody}, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}})
 async def chat(req: ChatRequest, principal: ChatPrincipal, pipeline: PipelineDep, request: Request) -> ChatResponse:
-    """Send one customer message and get the bot's reply."""
+    """Send one customer message and get the bot's reply (with `message_id`, retries are safe)."""
     check_length(req, request)
-    result = await pipeline.handle(await with_contact_attributes(pipeline.ctx.db, make_turn(principal.tenant_id, req)))
-    return to_response(result, req.session_id)
+    replay = replay_of(pipeline, principal.tenant_id, req)
+    if replay is not None and (stored := await replay.claim()) is not None:
+        return stored
+    try:
+        turn = await with_contact_attributes(pipeline.ctx.db, make_turn(principal.tenant_id, req))
+        response = to_response(await pipeline.handle(turn), req.session_id)
+    except BaseException:
+        if replay is not None:
+            await replay.release()
+        raise
+    if replay is not None:
+        await replay.store(response)
+    return response
 
 
 def sse(event: str, data: object) -> str:
@@ -58,31 +77,69 @@ def sse(event: str, data: object) -> str:
                                               "description": "`delta` events, then one `final` event"}})
 async def chat_stream(req: ChatRequest, principal: ChatPrincipal, pipeline: PipelineDep,
                       request: Request) -> StreamingResponse:
-    """Like `/v1/chat`, streamed as Server-Sent Events: `delta` {text} events, then `final` {ChatResponse}."""
+    """Like `/v1/chat`, streamed as Server-Sent Events: `delta` {text} events, then `final` {ChatResponse}.
+    A retry of an answered `message_id` gets the stored reply as one `delta` and the `final`."""
     check_length(req, request)
-    turn = await with_contact_attributes(pipeline.ctx.db, make_turn(principal.tenant_id, req))
-    # Stored before the 200 goes out: a message the client saw accepted survives a crash mid-stream,
-    # and a database outage is a 503 rather than a broken stream.
-    accepted = await pipeline.accept(turn)
+    replay = replay_of(pipeline, principal.tenant_id, req)
+    stored = await replay.claim() if replay is not None else None
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    if stored is not None:
+        body = [sse("delta", {"text": stored.text}), sse("final", stored.model_dump(mode="json"))]
+        return StreamingResponse(iter(body), media_type="text/event-stream", headers=headers)
+    try:
+        turn = await with_contact_attributes(pipeline.ctx.db, make_turn(principal.tenant_id, req))
+        # Stored before the 200 goes out: a message the client saw accepted survives a crash
+        # mid-stream, and a database outage is a 503 rather than a broken stream.
+        accepted = await pipeline.accept(turn)
+    except BaseException:
+        if replay is not None:
+            await replay.release()
+        raise
 
     async def events() -> AsyncIterator[str]:
-        async for item in pipeline.run(turn, stream=True, accepted=accepted):
-            if isinstance(item, Delta):
-                yield sse("delta", {"text": item.text})
-            else:
-                yield sse("final", to_response(item, req.session_id).model_dump(mode="json"))
+        done = False
+        try:
+            async for item in pipeline.run(turn, stream=True, accepted=accepted):
+                if isinstance(item, Delta):
+                    yield sse("delta", {"text": item.text})
+                else:
+                    response = to_response(item, req.session_id)
+                    if replay is not None:
+                        await replay.store(response)
+                        done = True
+                    yield sse("final", response.model_dump(mode="json"))
+        finally:
+            if replay is not None and not done:
+                await replay.release()
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
 
 async def run_ws_turn(ws: WebSocket, pipeline: Pipeline, tenant_id: str, req: ChatRequest) -> None:
-    turn = await with_contact_attributes(pipeline.ctx.db, make_turn(tenant_id, req))
-    async for item in pipeline.run(turn, stream=True):
-        if isinstance(item, Delta):
-            await ws.send_json({"type": "delta", "text": item.text})
-        else:
-            await ws.send_json({"type": "reply", **to_response(item, req.session_id).model_dump(mode="json")})
+    replay = replay_of(pipeline, tenant_id, req)
+    try:
+        stored = await replay.claim() if replay is not None else None
+    except HTTPException as exc:
+        await ws.send_json({"type": "error", "error": "duplicate message", "detail": exc.detail})
+        return
+    if stored is not None:
+        await ws.send_json({"type": "reply", **stored.model_dump(mode="json")})
+        return
+    done = False
+    try:
+        turn = await with_contact_attributes(pipeline.ctx.db, make_turn(tenant_id, req))
+        async for item in pipeline.run(turn, stream=True):
+            if isinstance(item, Delta):
+                await ws.send_json({"type": "delta", "text": item.text})
+            else:
+                response = to_response(item, req.session_id)
+                if replay is not None:
+                    await replay.store(response)
+                    done = True
+                await ws.send_json({"type": "reply", **response.model_dump(mode="json")})
+    finally:
+        if replay is not None and not done:
+            await replay.release()
 
 
 @router.websocket("/ws")

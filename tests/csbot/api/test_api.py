@@ -87,6 +87,14 @@ def test_websocket_chat(client: TestClient, keys: dict[str, str]) -> None:
         assert msgs[-1]["text"] == "满99元包邮，不满收8元。"
         ws.send_text("{not json")
         assert ws.receive_json()["type"] == "error"
+        # a message re-sent with its message_id gets the first reply back, not a second turn
+        replies = []
+        for _ in range(2):
+            ws.send_text(json.dumps({"type": "message", "session_id": "w1", "text": "运费", "message_id": "w-1"}))
+            while (m := ws.receive_json())["type"] != "reply":
+                pass
+            replies.append(m)
+        assert replies[0]["turn_id"] == replies[1]["turn_id"]
 
 
 def test_websocket_refuses_bad_key(client: TestClient) -> None:
@@ -187,3 +195,50 @@ def test_openapi_documents_the_contract(client: TestClient) -> None:
     assert {"/v1/chat", "/v1/chat/stream", "/v1/feedback", "/v1/conversations/{conversation_id}"} <= set(spec["paths"])
     props = spec["components"]["schemas"]["ChatResponse"]["properties"]
     assert {"text", "kind", "suggestions", "source", "confidence", "trace_id"} <= set(props)
+
+
+def test_a_retried_message_id_gets_the_first_reply_and_stores_one_turn(client: TestClient, keys: dict[str, str]) -> None:
+    h = auth(keys["acme"])
+    msg = {"session_id": "retry", "text": "运费怎么算", "message_id": "m-1"}
+    first = client.post("/v1/chat", json=msg, headers=h)
+    again = client.post("/v1/chat", json=msg, headers=h)
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    # the stream endpoint replays it too (one delta with the whole text, then the same final)
+    with client.stream("POST", "/v1/chat/stream", json=msg, headers=h) as r:
+        events = [line for line in r.iter_lines() if line.startswith("data: ")]
+    assert json.loads(events[-1][6:])["turn_id"] == first.json()["turn_id"]
+    hist = client.get(f"/v1/conversations/{first.json()['conversation_id']}", headers=h).json()
+    assert [m["role"] for m in hist["messages"]] == ["user", "bot"]
+    # a new id is a new message; the same id in another conversation is another message
+    client.post("/v1/chat", json={**msg, "message_id": "m-2"}, headers=h)
+    other = client.post("/v1/chat", json={**msg, "session_id": "retry-2"}, headers=h).json()
+    assert other["turn_id"] != first.json()["turn_id"]
+    hist = client.get(f"/v1/conversations/{first.json()['conversation_id']}", headers=h).json()
+    assert [m["role"] for m in hist["messages"]] == ["user", "bot", "user", "bot"]
+    bad = client.post("/v1/chat", json={**msg, "message_id": "has space"}, headers=h)
+    assert bad.status_code == 422 and "message_id" in bad.text
+
+
+async def test_a_message_id_claim_blocks_retries_until_stored_or_released(settings: Settings) -> None:
+    from fastapi import HTTPException
+    from redis.asyncio import Redis
+
+    from csbot.api.idempotency import MessageReplay
+    from csbot.api.schemas import ChatResponse
+
+    redis = Redis.from_url(settings.redis_url, decode_responses=True)
+    try:
+        first, retry = (MessageReplay(redis, f"{settings.redis_prefix}:msg:t:s:1") for _ in range(2))
+        assert await first.claim() is None  # this request runs the turn
+        with pytest.raises(HTTPException) as exc:
+            await retry.claim()  # the first is still running
+        assert exc.value.status_code == 409
+        await first.release()  # the first attempt failed: the retry runs the turn
+        assert await retry.claim() is None
+        reply = ChatResponse(text="ok", kind="answer", suggestions=[], source={"bot": "kb"}, confidence=0.9,
+                             trace_id="t", turn_id="1", conversation_id="c", session_id="s")
+        await retry.store(reply)
+        assert await first.claim() == reply
+    finally:
+        await redis.aclose()
