@@ -61,7 +61,7 @@ def test_sft_then_dpo_adapter_changes_the_served_reply_after_promotion(server: S
     assert r.status_code == 403
 
     # 30 steps at 0.01 make the tiny model reproduce the two replies; 2 DPO steps already rank chosen
-    # over rejected (pref_accuracy). 10 or 20 steps at 0.03 (a third of the time) are unstable: on
+    # over rejected (pref_accuracy). 10 or 20 steps at 0.03 are unstable: on
     # 2026-12-07's machine both blended the two replies ("Sorry, we ship to Mars..."), 16 did not
     job = httpx.post(f"{url}/v1/training/jobs", headers=bearer(admin),
                      json={"kind": "sft", "params": {"max_steps": 30, "learning_rate": 0.01}}).json()
