@@ -442,12 +442,8 @@ def train_reranker_cmd(
                               mining=mining)
     with environment(need_milvus=False) as env:
         items = env.service().items(tenant) if tenant else []
-        encode = None
-        if mining == "dense":
-            from csbot.models.embedder import Embedder
-
-            embedder = Embedder(env.settings.models_dir / "e5-small", torch_threads=env.settings.models.torch_threads)
-            encode = embedder.encode_queries
+        # dense mining: the encoder that serves dense recall (the candidates the reranker will see)
+        encode = env.encoder().encode_queries if mining == "dense" else None
         pairs = training_pairs(cfg, items, encode)
         err.print(f"{len(pairs)} training pairs ({sum(p[2] for p in pairs)} positive)")
         base = env.settings.models_dir / "e5-small"
