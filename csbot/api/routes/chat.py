@@ -43,10 +43,9 @@ def check_length(req: ChatRequest, request_or_ws: Request | WebSocket) -> None:
         raise HTTPException(422, f"text is {len(req.text)} characters long; the limit is {limit}")
 
 
-def replay_of(pipeline: Pipeline, tenant_id: str, req: ChatRequest) -> MessageReplay | None:
-    if req.message_id is None:
-        return None
-    return MessageReplay(pipeline.ctx.redis, pipeline.ctx.key("msg", tenant_id, req.session_id, req.message_id))
+def replay_of(pipeline: Pipeline, tenant_id: str, req: ChatRequest) -> MessageReplay:
+    key = pipeline.ctx.key("msg", tenant_id, req.session_id, req.message_id) if req.message_id else None
+    return MessageReplay(pipeline.ctx.redis, key)
 
 
 @router.post("/chat", response_model=ChatResponse,
@@ -55,17 +54,14 @@ async def chat(req: ChatRequest, principal: ChatPrincipal, pipeline: PipelineDep
     """Send one customer message and get the bot's reply (with `message_id`, retries are safe)."""
     check_length(req, request)
     replay = replay_of(pipeline, principal.tenant_id, req)
-    if replay is not None and (stored := await replay.claim()) is not None:
+    if (stored := await replay.claim()) is not None:
         return stored
     try:
         turn = await with_contact_attributes(pipeline.ctx.db, make_turn(principal.tenant_id, req))
         response = to_response(await pipeline.handle(turn), req.session_id)
-    except BaseException:
-        if replay is not None:
-            await replay.release()
-        raise
-    if replay is not None:
         await replay.store(response)
+    finally:
+        await replay.release()
     return response
 
 
@@ -81,7 +77,7 @@ async def chat_stream(req: ChatRequest, principal: ChatPrincipal, pipeline: Pipe
     A retry of an answered `message_id` gets the stored reply as one `delta` and the `final`."""
     check_length(req, request)
     replay = replay_of(pipeline, principal.tenant_id, req)
-    stored = await replay.claim() if replay is not None else None
+    stored = await replay.claim()
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     if stored is not None:
         body = [sse("delta", {"text": stored.text}), sse("final", stored.model_dump(mode="json"))]
@@ -92,25 +88,20 @@ async def chat_stream(req: ChatRequest, principal: ChatPrincipal, pipeline: Pipe
         # mid-stream, and a database outage is a 503 rather than a broken stream.
         accepted = await pipeline.accept(turn)
     except BaseException:
-        if replay is not None:
-            await replay.release()
+        await replay.release()
         raise
 
     async def events() -> AsyncIterator[str]:
-        done = False
         try:
             async for item in pipeline.run(turn, stream=True, accepted=accepted):
                 if isinstance(item, Delta):
                     yield sse("delta", {"text": item.text})
                 else:
                     response = to_response(item, req.session_id)
-                    if replay is not None:
-                        await replay.store(response)
-                        done = True
+                    await replay.store(response)
                     yield sse("final", response.model_dump(mode="json"))
         finally:
-            if replay is not None and not done:
-                await replay.release()
+            await replay.release()
 
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
@@ -118,14 +109,13 @@ async def chat_stream(req: ChatRequest, principal: ChatPrincipal, pipeline: Pipe
 async def run_ws_turn(ws: WebSocket, pipeline: Pipeline, tenant_id: str, req: ChatRequest) -> None:
     replay = replay_of(pipeline, tenant_id, req)
     try:
-        stored = await replay.claim() if replay is not None else None
+        stored = await replay.claim()
     except HTTPException as exc:
         await ws.send_json({"type": "error", "error": "duplicate message", "detail": exc.detail})
         return
     if stored is not None:
         await ws.send_json({"type": "reply", **stored.model_dump(mode="json")})
         return
-    done = False
     try:
         turn = await with_contact_attributes(pipeline.ctx.db, make_turn(tenant_id, req))
         async for item in pipeline.run(turn, stream=True):
@@ -133,13 +123,10 @@ async def run_ws_turn(ws: WebSocket, pipeline: Pipeline, tenant_id: str, req: Ch
                 await ws.send_json({"type": "delta", "text": item.text})
             else:
                 response = to_response(item, req.session_id)
-                if replay is not None:
-                    await replay.store(response)
-                    done = True
+                await replay.store(response)
                 await ws.send_json({"type": "reply", **response.model_dump(mode="json")})
     finally:
-        if replay is not None and not done:
-            await replay.release()
+        await replay.release()
 
 
 @router.websocket("/ws")
